@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The main job on its embedded default: a real firmware event log (an AMD SEV-SNP
+# VM's, tests/data) is measured into a private swtpm, then cvmunlock shows,
+# replays and verifies it against the vTPM; finally one PCR is tampered with and
+# verify refuses, naming the PCR. Needs no real TPM: swtpm on a loopback port.
+#   scripts/demo.sh [LOG]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=scripts/lib.sh
+. "$root/scripts/lib.sh"
+cvm_install_deps "$root"
+
+build=${BUILD_DIR:-$root/build}
+cvm_build "$root" "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cli=$build/src/cli/cvmunlock
+log=${1:-$root/tests/data/eventlog/go-tpm-tools/ubuntu-2404-amd-sevsnp.bin}
+
+state=$(mktemp -d)
+swtpm_pid=
+cleanup() {
+    [ -n "$swtpm_pid" ] && kill "$swtpm_pid" 2>/dev/null
+    rm -rf "$state"
+}
+trap cleanup EXIT
+
+# swtpm on a free loopback port pair.
+for _ in $(seq 1 20); do
+    port=$((20000 + RANDOM % 20000))
+    swtpm socket --tpm2 --server "type=tcp,port=$port,bindaddr=127.0.0.1" \
+        --ctrl "type=tcp,port=$((port + 1)),bindaddr=127.0.0.1" \
+        --flags not-need-init,startup-clear --tpmstate "dir=$state" &
+    swtpm_pid=$!
+    for _ in $(seq 1 50); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break 2
+        kill -0 "$swtpm_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill "$swtpm_pid" 2>/dev/null || true
+    swtpm_pid=
+done
+[ -n "$swtpm_pid" ] || { echo "demo: could not start swtpm" >&2; exit 4; }
+tcti="swtpm:host=127.0.0.1,port=$port"
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+echo "vTPM: swtpm at $tcti; event log: $log"
+step "firmware (stand-in) measures the boot into the vTPM"
+"$build/tests/tpm/cvmunlock-test-extend-log" "$tcti" "$log"
+step "cvmunlock eventlog show --log LOG   (first events)"
+"$cli" eventlog show --log "$log" >"$state/show.txt"
+head -n 24 "$state/show.txt"
+step "cvmunlock eventlog replay --log LOG"
+"$cli" eventlog replay --log "$log"
+step "cvmunlock eventlog verify --log LOG --tpm $tcti"
+"$cli" eventlog verify --log "$log" --tpm "$tcti"
+step "tpm2_pcrextend 7:sha256=00..42   (something the log does not record)"
+tpm2_pcrextend -T "$tcti" "7:sha256=$(printf '%064x' 66)"
+step "cvmunlock eventlog verify --log LOG --tpm $tcti"
+rc=0
+"$cli" eventlog verify --log "$log" --tpm "$tcti" || rc=$?
+echo "(exit code $rc: the log no longer explains the vTPM's PCR 7)"
+[ "$rc" -eq 1 ]

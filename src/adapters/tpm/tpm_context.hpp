@@ -1,0 +1,47 @@
+// ESAPI connection to a TPM through a TCTI loaded by Tss2_TctiLdr.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cvmunlock/eventlog.hpp"
+#include "cvmunlock/pcr_source.hpp"
+
+#include <tss2/tss2_esys.h>
+
+namespace cvmunlock::tpm {
+
+inline constexpr const char* kDefaultTcti = "device:/dev/tpmrm0";
+inline constexpr const char* kTctiEnv = "CVMUNLOCK_TCTI";
+
+// --tpm value if given, else $CVMUNLOCK_TCTI, else the default device.
+std::string resolve_tcti(const std::string& option);
+
+// TSS2_RC to an Error: decoded text, the code as native value.
+Error tss_error(const std::string& what, std::uint32_t rc);
+
+class TpmContext final : public PcrSource {
+public:
+    // Loads the TCTI and starts ESAPI. A TCTI that cannot reach its TPM gives
+    // ErrorCode::Unavailable.
+    static Result<std::unique_ptr<TpmContext>> open(const std::string& tcti);
+    ~TpmContext() override;
+    TpmContext(const TpmContext&) = delete;
+    TpmContext& operator=(const TpmContext&) = delete;
+
+    // Banks with at least one PCR allocated (TPM2_GetCapability, TPM_CAP_PCRS).
+    Result<std::vector<HashAlg>> allocated_banks();
+    Result<PcrValues> read_pcrs(const PcrSelection& selection) override;
+    // TPM2_PCR_Extend with the platform's password session (empty auth).
+    Result<void> extend(std::uint32_t pcr, const std::vector<EventDigest>& digests);
+
+    ESYS_CONTEXT* esys() noexcept { return esys_; }
+
+private:
+    TpmContext(TSS2_TCTI_CONTEXT* tcti, ESYS_CONTEXT* esys) noexcept : tcti_(tcti), esys_(esys) {}
+    TSS2_TCTI_CONTEXT* tcti_ = nullptr;
+    ESYS_CONTEXT* esys_ = nullptr;
+};
+
+}  // namespace cvmunlock::tpm

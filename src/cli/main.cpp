@@ -1,0 +1,41 @@
+// cvmunlock command-line front end.
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <exception>
+
+#include "eventlog_cmd.hpp"
+#include "exit_codes.hpp"
+
+#ifndef CVMUNLOCK_VERSION
+#define CVMUNLOCK_VERSION "0"
+#endif
+
+int main(int argc, char** argv) {
+    using namespace cvmunlock::cli;
+    CLI::App app("cvmunlock: unlock LUKS2 volumes of confidential VMs with the vTPM", "cvmunlock");
+    app.set_version_flag("--version", CVMUNLOCK_VERSION);
+    app.require_subcommand(1);
+    app.footer(kExitCodeHelp);
+
+    int exit_code = kExitOk;
+    EventLogOptions eventlog;
+    add_eventlog_commands(app, eventlog, exit_code);
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        app.exit(e);
+        return kExitUsage;
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "cvmunlock: internal error: %s\n", e.what());
+        return kExitUnavailable;
+    }
+    return exit_code;
+}

@@ -1,0 +1,93 @@
+#include "cvmunlock/hash.hpp"
+
+#include <openssl/evp.h>
+
+#include <memory>
+
+namespace cvmunlock {
+
+namespace {
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
+const EVP_MD* evp_for(HashAlg alg) noexcept {
+    switch (alg) {
+        case HashAlg::Sha1: return EVP_sha1();
+        case HashAlg::Sha256: return EVP_sha256();
+        case HashAlg::Sha384: return EVP_sha384();
+        case HashAlg::Sha512: return EVP_sha512();
+        case HashAlg::Sm3_256: return EVP_sm3();
+    }
+    return nullptr;
+}
+
+Result<Bytes> digest_parts(HashAlg alg, ByteView a, ByteView b) {
+    const EVP_MD* md = evp_for(alg);
+    MdCtx ctx(EVP_MD_CTX_new());
+    if (md == nullptr || !ctx) {
+        return fail(ErrorCode::Internal, std::string("no OpenSSL digest for ") +
+                                             std::string(hash_alg_name(alg)));
+    }
+    Bytes out(static_cast<std::size_t>(EVP_MD_get_size(md)));
+    unsigned int len = 0;
+    if (EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
+        EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
+        EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1 ||
+        EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
+        return fail(ErrorCode::Internal,
+                    std::string("OpenSSL digest failed for ") + std::string(hash_alg_name(alg)));
+    }
+    return out;
+}
+}  // namespace
+
+std::optional<HashAlg> hash_alg_from_id(std::uint16_t id) noexcept {
+    switch (id) {
+        case 0x0004: return HashAlg::Sha1;
+        case 0x000B: return HashAlg::Sha256;
+        case 0x000C: return HashAlg::Sha384;
+        case 0x000D: return HashAlg::Sha512;
+        case 0x0012: return HashAlg::Sm3_256;
+        default: return std::nullopt;
+    }
+}
+
+std::string_view hash_alg_name(HashAlg alg) noexcept {
+    switch (alg) {
+        case HashAlg::Sha1: return "sha1";
+        case HashAlg::Sha256: return "sha256";
+        case HashAlg::Sha384: return "sha384";
+        case HashAlg::Sha512: return "sha512";
+        case HashAlg::Sm3_256: return "sm3_256";
+    }
+    return "unknown";
+}
+
+std::optional<HashAlg> hash_alg_from_name(std::string_view name) noexcept {
+    for (HashAlg a : {HashAlg::Sha1, HashAlg::Sha256, HashAlg::Sha384, HashAlg::Sha512,
+                      HashAlg::Sm3_256}) {
+        if (hash_alg_name(a) == name) return a;
+    }
+    return std::nullopt;
+}
+
+std::size_t hash_alg_size(HashAlg alg) noexcept {
+    switch (alg) {
+        case HashAlg::Sha1: return 20;
+        case HashAlg::Sha256: return 32;
+        case HashAlg::Sha384: return 48;
+        case HashAlg::Sha512: return 64;
+        case HashAlg::Sm3_256: return 32;
+    }
+    return 0;
+}
+
+Result<Bytes> hash_bytes(HashAlg alg, ByteView data) { return digest_parts(alg, data, {}); }
+
+Result<Bytes> extend_digest(HashAlg alg, ByteView old_value, ByteView digest) {
+    return digest_parts(alg, old_value, digest);
+}
+
+}  // namespace cvmunlock
