@@ -52,7 +52,7 @@ struct PcrMismatch {
 
 struct CompareOptions {
     std::optional<HashAlg> bank;              // unset: every bank present in both sources
-    std::optional<std::set<std::uint32_t>> pcrs;  // unset: the PCRs the log touches
+    std::optional<std::set<std::uint32_t>> pcrs;  // unset: PCRs 0-7 and every PCR the log touches
 };
 
 struct Comparison {
@@ -63,8 +63,8 @@ struct Comparison {
 };
 
 // Compares replayed PCRs with reference values. A PCR selected explicitly but
-// absent from the reference counts as a mismatch; one selected only because
-// the log touches it is skipped when the reference lacks it.
+// absent from the reference counts as a mismatch; one selected by default is
+// skipped when the reference lacks it.
 Result<Comparison> compare_pcrs(const ReplayResult& replayed, const PcrValues& reference,
                                 const CompareOptions& options);
 

@@ -12,6 +12,8 @@ namespace {
 // PC Client PTP: PCRs 17-22 are the D-RTM PCRs, reset to all ones at TPM2_Startup.
 constexpr std::uint32_t kFirstDrtmPcr = 17;
 constexpr std::uint32_t kLastDrtmPcr = 22;
+// PCRs 0-7 hold the firmware's (SRTM) measurements.
+constexpr std::uint32_t kFirmwarePcrs = 8;
 }  // namespace
 
 Bytes pcr_initial_value(HashAlg alg, std::uint32_t pcr, std::optional<std::uint8_t> locality) {
@@ -134,6 +136,9 @@ Result<Comparison> compare_pcrs(const ReplayResult& replayed, const PcrValues& r
         if (options.pcrs) {
             selected = *options.pcrs;
         } else {
+            // PFP 3.3.4: firmware measures at least a separator into each of PCRs 0-7,
+            // so they are always compared: a log cut short cannot hide them.
+            for (std::uint32_t pcr = 0; pcr < kFirmwarePcrs; ++pcr) selected.insert(pcr);
             for (const auto& [pcr, value] : values) selected.insert(pcr);
         }
         for (std::uint32_t pcr : selected) {
