@@ -78,7 +78,7 @@ run_target() {
     "$binary" -max_len="$max_len" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 -dict="$fuzz_dir/dict/${target#fuzz_}.dict" \
         -artifact_prefix="$artifacts/" "$corpus" "$seed_root/$target" </dev/null >"$log" 2>&1 || status=$?
-    grep -E '^#[0-9]+ +(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
+    grep -E '^#[0-9]+[[:space:]]+(INITED|DONE)|^stat::(number_of_executed_units|average_exec_per_sec|peak_rss_mb)' "$log" || true
     mapfile -t found < <(find "$artifacts" -type f -newer "$stamp" | sort)
     if ((status != 0)); then
         echo "=== $target: FAILED (libFuzzer exit status $status); last lines of the log:"
@@ -103,7 +103,7 @@ for target in "${targets[@]}"; do
     run_target "$target" || failed+=("$target")
 done
 if ((${#failed[@]} > 0)); then
-    echo "fuzz/run.sh: crashes found in: ${failed[*]}" >&2
+    echo "fuzz/run.sh: a crash, timeout, OOM or leak was found in: ${failed[*]}" >&2
     exit 1
 fi
 echo "fuzz/run.sh: no crash in ${targets[*]} (${seconds}s each)"

@@ -2,10 +2,12 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
+#include "volume_cmds.hpp"
 
 #ifndef CVMUNLOCK_VERSION
 #define CVMUNLOCK_VERSION "0"
@@ -13,6 +15,9 @@
 
 int main(int argc, char** argv) {
     using namespace cvmunlock::cli;
+    // tpm2-tss logs TPM errors we handle (e.g. no persistent SRK) to stderr; keep
+    // them quiet unless the user asked for its logging.
+    setenv("TSS2_LOG", "all+NONE", 0);
     CLI::App app("cvmunlock: unlock LUKS2 volumes of confidential VMs with the vTPM", "cvmunlock");
     app.set_version_flag("--version", CVMUNLOCK_VERSION);
     app.require_subcommand(1);
@@ -21,6 +26,7 @@ int main(int argc, char** argv) {
     int exit_code = kExitOk;
     EventLogOptions eventlog;
     add_eventlog_commands(app, eventlog, exit_code);
+    add_volume_commands(app, exit_code);
 
     try {
         app.parse(argc, argv);

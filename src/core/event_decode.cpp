@@ -244,7 +244,8 @@ std::string event_type_name(std::uint32_t type) {
     return buf;
 }
 
-json decode_event_data(const Event& ev) {
+namespace {
+json decode_by_type(const Event& ev) {
     namespace et = event_type;
     switch (ev.type) {
         case et::kNoAction: return decode_no_action(ev);
@@ -274,6 +275,19 @@ json decode_event_data(const Event& ev) {
         }
         default: return text_or_hex(ev.data);
     }
+}
+
+}  // namespace
+
+json decode_event_data(const Event& ev) {
+    json j = decode_by_type(ev);
+    // One line whatever the firmware wrote: control characters become spaces.
+    std::string summary = j.value("summary", std::string());
+    for (char& c : summary) {
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = ' ';
+    }
+    j["summary"] = std::move(summary);
+    return j;
 }
 
 }  // namespace cvmunlock

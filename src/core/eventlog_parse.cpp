@@ -16,6 +16,7 @@ constexpr std::size_t kSha1DigestSize = 20;
 // TCG_EfiSpecIdEvent: Signature(16) platformClass(4) minor(1) major(1) errata(1)
 // uintnSize(1) numberOfAlgorithms(4) digestSizes[n](4 each) vendorInfoSize(1) vendorInfo
 constexpr std::size_t kSpecIdSignatureSize = 16;
+constexpr std::uint32_t kMaxAlgorithms = 16;
 constexpr std::array<char, kSpecIdSignatureSize> kSpecId03 = {
     'S', 'p', 'e', 'c', ' ', 'I', 'D', ' ', 'E', 'v', 'e', 'n', 't', '0', '3', '\0'};
 constexpr char kStartupLocalitySignature[16] = "StartupLocality";  // 15 chars + NUL
@@ -69,9 +70,11 @@ Result<SpecIdEvent> parse_spec_id(ByteView data, std::size_t base) {
         !r.u8(spec.version_major) || !r.u8(spec.errata) || !r.u8(spec.uintn_size) || !r.u32(count)) {
         return malformed(r.offset(), "truncated Spec ID event");
     }
-    if (count == 0 || count > r.remaining() / 4) {
+    // A TPM has at most TPM2_NUM_PCR_BANKS (16) banks; more is absurd input.
+    if (count == 0 || count > kMaxAlgorithms || count > r.remaining() / 4) {
         return malformed(r.offset() - 4, "Spec ID numberOfAlgorithms " + std::to_string(count) +
-                                             " is zero or exceeds the event data");
+                                             " is outside 1.." + std::to_string(kMaxAlgorithms) +
+                                             " or exceeds the event data");
     }
     for (std::uint32_t i = 0; i < count; ++i) {
         SpecIdAlgorithm alg;

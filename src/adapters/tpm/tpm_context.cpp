@@ -71,16 +71,18 @@ Result<std::unique_ptr<TpmContext>> TpmContext::open(const std::string& tcti) {
         e.code = ErrorCode::Unavailable;
         return std::unexpected(e);
     }
-    ESYS_CONTEXT* e = nullptr;
-    rc = Esys_Initialize(&e, t, nullptr);
+    std::unique_ptr<TpmContext> ctx(new TpmContext(t));
+    rc = Esys_Initialize(&ctx->esys_, ctx->counter_->context(), nullptr);
     if (rc != TSS2_RC_SUCCESS) {
-        Tss2_TctiLdr_Finalize(&t);
         Error err = tss_error("cannot start ESAPI on TCTI \"" + tcti + "\"", rc);
         err.code = ErrorCode::Unavailable;
         return std::unexpected(err);
     }
-    return std::unique_ptr<TpmContext>(new TpmContext(t, e));
+    return ctx;
 }
+
+TpmContext::TpmContext(TSS2_TCTI_CONTEXT* tcti) noexcept
+    : tcti_(tcti), counter_(std::make_unique<CountingTcti>(tcti)) {}
 
 TpmContext::~TpmContext() {
     if (esys_ != nullptr) Esys_Finalize(&esys_);
@@ -143,6 +145,24 @@ Result<PcrValues> TpmContext::read_pcrs(const PcrSelection& selection) {
                 }
             }
         }
+    }
+    return out;
+}
+
+Result<TpmContext::Lockout> TpmContext::lockout() {
+    TPMI_YES_NO more = TPM2_NO;
+    TPMS_CAPABILITY_DATA* raw = nullptr;
+    TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
+                                    TPM2_PT_LOCKOUT_COUNTER, 3, &more, &raw);
+    EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetCapability(lockout)", rc));
+    Lockout out;
+    const auto& props = caps->data.tpmProperties;
+    for (std::uint32_t i = 0; i < props.count; ++i) {
+        const auto& p = props.tpmProperty[i];
+        if (p.property == TPM2_PT_LOCKOUT_COUNTER) out.counter = p.value;
+        if (p.property == TPM2_PT_MAX_AUTH_FAIL) out.max_tries = p.value;
+        if (p.property == TPM2_PT_LOCKOUT_INTERVAL) out.interval = p.value;
     }
     return out;
 }

@@ -10,6 +10,8 @@
 
 #include <tss2/tss2_esys.h>
 
+#include "counting_tcti.hpp"
+
 namespace cvmunlock::tpm {
 
 inline constexpr const char* kDefaultTcti = "device:/dev/tpmrm0";
@@ -36,11 +38,22 @@ public:
     // TPM2_PCR_Extend with the platform's password session (empty auth).
     Result<void> extend(std::uint32_t pcr, const std::vector<EventDigest>& digests);
 
+    struct Lockout {
+        std::uint32_t counter = 0;    // TPM_PT_LOCKOUT_COUNTER
+        std::uint32_t max_tries = 0;  // TPM_PT_MAX_AUTH_FAIL
+        std::uint32_t interval = 0;   // TPM_PT_LOCKOUT_INTERVAL, seconds
+    };
+    // Dictionary-attack state, to refuse a PIN try that would lock the TPM out.
+    Result<Lockout> lockout();
+
     ESYS_CONTEXT* esys() noexcept { return esys_; }
+    // Command codes of every TPM command sent so far, in order.
+    [[nodiscard]] const std::vector<std::uint32_t>& command_codes() const noexcept { return counter_->command_codes(); }
 
 private:
-    TpmContext(TSS2_TCTI_CONTEXT* tcti, ESYS_CONTEXT* esys) noexcept : tcti_(tcti), esys_(esys) {}
+    explicit TpmContext(TSS2_TCTI_CONTEXT* tcti) noexcept;
     TSS2_TCTI_CONTEXT* tcti_ = nullptr;
+    std::unique_ptr<CountingTcti> counter_;
     ESYS_CONTEXT* esys_ = nullptr;
 };
 

@@ -1,0 +1,32 @@
+// Explaining a refused unseal: which sealed PCR changed since enrollment and,
+// when the event log is at hand, which event differs.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cvmunlock/eventlog.hpp"
+#include "cvmunlock/replay.hpp"
+#include "cvmunlock/token.hpp"
+
+namespace cvmunlock {
+
+struct PcrChange {
+    std::uint32_t pcr = 0;
+    bool lock_pcr = false;
+    Bytes enrolled;
+    Bytes current;
+    std::optional<std::size_t> event_index;  // first log event of that PCR that differs from enrollment
+    std::string event_text;                  // "#12 EV_EFI_VARIABLE_DRIVER_CONFIG: db (3143 bytes)"
+};
+
+// Compares the token's enrolled values with the current ones; `log` may be null.
+std::vector<PcrChange> explain_refusal(const CvmToken& token, const PcrValues& current, const EventLog* log);
+
+// One line per change, for the journal and stderr.
+std::string describe_change(const PcrChange& change, HashAlg bank);
+
+// The event digests (first 8 bytes, bank `bank`) of every event extended into `pcr`.
+std::vector<Bytes> event_digest_prefixes(const EventLog& log, HashAlg bank, std::uint32_t pcr);
+
+}  // namespace cvmunlock

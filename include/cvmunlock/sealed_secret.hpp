@@ -1,0 +1,37 @@
+// What the TPM seals for a volume: a 256-bit random secret (whose base64 form
+// is the LUKS2 keyslot passphrase) and the volume-key pin, a digest of the
+// volume key that binds the secret to this volume's key. The pin lives only in
+// the sealed data, never in the host-writable token.
+#pragma once
+
+#include "cvmunlock/error.hpp"
+#include "cvmunlock/secret.hpp"
+
+namespace cvmunlock {
+
+inline constexpr std::size_t kSecretSize = 32;
+inline constexpr std::size_t kPinSize = 32;
+
+// SHA-256("cvmunlock volume-key pin v1" || 0x00 || volume_key).
+Bytes volume_key_pin(const SecretBuffer& volume_key);
+
+// secret || pin, as sealed.
+SecretBuffer make_sealed_data(const SecretBuffer& secret, ByteView pin);
+
+struct SealedParts {
+    SecretBuffer passphrase;  // base64 of the secret: what the keyslot opens with
+    Bytes pin;
+};
+Result<SealedParts> split_sealed_data(const SecretBuffer& sealed);
+
+// Constant-time check of a volume key against the sealed pin.
+bool volume_key_matches(const SecretBuffer& volume_key, ByteView pin);
+
+// PBKDF2-HMAC-SHA256 of a PIN into a TPM authValue (32 bytes).
+Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations);
+
+// 256-bit recovery key as 8 groups of 8 modhex characters joined by '-'
+// (the alphabet systemd-cryptenroll and YubiKeys use: layout-independent).
+Result<SecretBuffer> make_recovery_key();
+
+}  // namespace cvmunlock

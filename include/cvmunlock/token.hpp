@@ -1,0 +1,52 @@
+// The cvmunlock LUKS2 token (docs/token-format.md): versioned, compact JSON,
+// strictly validated. Everything in it is host-writable and therefore only a
+// hint: the TPM enforces the policy and the sealed data carries the volume-key pin.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cvmunlock/hash.hpp"
+
+namespace cvmunlock {
+
+inline constexpr const char* kTokenType = "cvmunlock";
+inline constexpr int kTokenVersion = 1;
+
+struct PinKdf {
+    std::uint32_t iterations = 0;  // PBKDF2-HMAC-SHA256
+    Bytes salt;                    // 16 bytes
+};
+
+struct CvmToken {
+    int keyslot = -1;                    // the LUKS2 keyslot this token opens
+    HashAlg pcr_bank = HashAlg::Sha256;  // bank of the PCR policy
+    std::vector<std::uint32_t> pcrs;     // sealed PCRs, ascending, lock PCR excluded
+    std::optional<std::uint32_t> lock_pcr;
+    std::map<std::uint32_t, Bytes> pcr_values;  // enrolled values of pcrs + lock PCR (diagnostics)
+    Bytes policy_digest;                        // sha256 policy of the sealed object
+    Bytes srk_name;                             // TPM name of the storage root key sealed under
+    Bytes tpm_public;                           // marshaled TPM2B_PUBLIC of the sealed object
+    Bytes tpm_private;                          // marshaled TPM2B_PRIVATE
+    std::optional<PinKdf> pin;                  // set when a PIN (PolicyAuthValue) is required
+    // Per sealed PCR, the first 8 bytes of each event digest (bank pcr_bank) at
+    // enrollment, to name the event that changed on a refusal.
+    std::map<std::uint32_t, std::vector<Bytes>> events;
+};
+
+inline constexpr std::size_t kEventDigestPrefix = 8;
+
+// Strict: unknown keys, wrong types, sizes or versions are InvalidInput naming the field.
+Result<CvmToken> token_from_json(std::string_view text);
+Result<CvmToken> token_from_json(const nlohmann::json& doc);
+nlohmann::json token_to_json(const CvmToken& token);
+
+std::string base64_encode(ByteView data);
+std::optional<Bytes> base64_decode(std::string_view text);
+
+}  // namespace cvmunlock

@@ -1,0 +1,116 @@
+#include "header_snapshot.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+namespace cvmunlock::luks {
+
+namespace {
+// LUKS2 On-Disk Format 2.1: hdr_size is a big-endian u64 at offset 8; the JSON
+// area follows the 4096-byte binary header; both copies precede the keyslots.
+constexpr std::size_t kBinaryHeaderSize = 4096;
+constexpr std::size_t kHdrSizeOffset = 8;
+constexpr std::uint64_t kMinHdrSize = 16384;
+constexpr std::uint64_t kMaxHdrSize = 4u << 20;
+constexpr std::uint64_t kMaxMetadata = 256u << 20;
+
+std::unexpected<Error> io_error(const std::string& what) {
+    const int err = errno;
+    return fail(err == ENOENT || err == ENODEV ? ErrorCode::Unavailable : ErrorCode::Internal,
+                what + ": " + std::strerror(err), err);
+}
+
+bool read_at(int fd, std::uint8_t* out, std::size_t size, std::uint64_t offset) {
+    std::size_t done = 0;
+    while (done < size) {
+        const ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) return false;
+        done += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+std::uint64_t load_be64(const std::uint8_t* p) {
+    std::uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
+    return v;
+}
+
+// Metadata length: both headers plus config.keyslots_size from the primary's JSON.
+Result<std::uint64_t> metadata_size(int fd, const std::string& device) {
+    std::uint8_t head[kBinaryHeaderSize];
+    if (!read_at(fd, head, sizeof head, 0)) return fail(ErrorCode::InvalidInput, device + ": too short for a LUKS2 header");
+    if (std::memcmp(head, "LUKS\xba\xbe\x00\x02", 8) != 0) return fail(ErrorCode::InvalidInput, device + ": not a LUKS2 header");
+    const std::uint64_t hdr = load_be64(head + kHdrSizeOffset);
+    if (hdr < kMinHdrSize || hdr > kMaxHdrSize || (hdr & (hdr - 1)) != 0) {
+        return fail(ErrorCode::InvalidInput, device + ": LUKS2 hdr_size " + std::to_string(hdr) + " is invalid");
+    }
+    std::string json(hdr - kBinaryHeaderSize, '\0');
+    if (!read_at(fd, reinterpret_cast<std::uint8_t*>(json.data()), json.size(), kBinaryHeaderSize)) {
+        return fail(ErrorCode::InvalidInput, device + ": truncated LUKS2 JSON area");
+    }
+    json.resize(std::strlen(json.c_str()));
+    const auto doc = nlohmann::json::parse(json, nullptr, false);
+    const auto* ks = doc.is_object() && doc.contains("config") && doc["config"].is_object() &&
+                             doc["config"].contains("keyslots_size") && doc["config"]["keyslots_size"].is_string()
+                         ? doc["config"]["keyslots_size"].get_ptr<const std::string*>() : nullptr;
+    std::uint64_t keyslots = 0;
+    if (ks == nullptr || std::from_chars(ks->data(), ks->data() + ks->size(), keyslots).ec != std::errc() ||
+        keyslots > kMaxMetadata) {
+        return fail(ErrorCode::InvalidInput, device + ": LUKS2 config.keyslots_size missing or invalid");
+    }
+    return 2 * hdr + keyslots;
+}
+}  // namespace
+
+Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device) {
+    const int dev = ::open(device.c_str(), O_RDONLY | O_CLOEXEC);
+    if (dev < 0) return io_error("cannot open " + device);
+    auto size = metadata_size(dev, device);
+    Bytes copy;
+    if (size) {
+        copy.resize(*size);
+        if (!read_at(dev, copy.data(), copy.size(), 0)) size = fail(ErrorCode::InvalidInput, device + ": shorter than its LUKS2 metadata");
+    }
+    ::close(dev);
+    if (!size) return std::unexpected(size.error());
+
+    const int fd = ::memfd_create("cvmunlock-luks2-header", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    if (fd < 0) return io_error("memfd_create");
+    std::size_t done = 0;
+    while (done < copy.size()) {
+        const ssize_t n = ::write(fd, copy.data() + done, copy.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            auto e = io_error("writing the header snapshot");
+            ::close(fd);
+            return e;
+        }
+        done += static_cast<std::size_t>(n);
+    }
+    if (::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+        auto e = io_error("sealing the header snapshot");
+        ::close(fd);
+        return e;
+    }
+    return HeaderSnapshot(fd, std::move(copy));
+}
+
+HeaderSnapshot::~HeaderSnapshot() {
+    if (fd_ >= 0) ::close(fd_);
+}
+
+HeaderSnapshot::HeaderSnapshot(HeaderSnapshot&& o) noexcept : fd_(std::exchange(o.fd_, -1)), bytes_(std::move(o.bytes_)) {}
+
+std::string HeaderSnapshot::path() const { return "/proc/self/fd/" + std::to_string(fd_); }
+
+}  // namespace cvmunlock::luks

@@ -1,0 +1,66 @@
+// A LUKS2 volume through libcryptsetup: keyslots, tokens, volume keys,
+// activation. libcryptsetup return codes become Errors here, once.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "cvmunlock/error.hpp"
+#include "cvmunlock/secret.hpp"
+
+struct crypt_device;
+
+namespace cvmunlock::luks {
+
+struct Pbkdf {
+    std::string type = "pbkdf2";  // pbkdf2, argon2i, argon2id
+    std::string hash = "sha256";
+    std::uint32_t iterations = 0;     // pbkdf2 iterations or argon2 time cost; 0 = benchmark
+    std::uint32_t memory_kb = 0;      // argon2 only
+    std::uint32_t parallel = 0;       // argon2 only
+    std::uint32_t time_ms = 0;        // benchmark target when iterations == 0
+};
+
+// The cheapest PBKDF2 libcryptsetup accepts: for keyslots whose passphrase is a
+// 256-bit random secret, stretching adds nothing (docs/token-format.md).
+Pbkdf minimal_pbkdf2();
+
+struct TokenEntry {
+    int id = -1;
+    std::string type;
+    std::string json;
+};
+
+class Volume {
+public:
+    // Loads the LUKS2 header of `device` (refuses anything that is not LUKS2).
+    static Result<Volume> open(const std::string& device);
+    // Loads the header from `header` (e.g. /proc/self/fd/N of a sealed memfd) for data on `data_device`.
+    static Result<Volume> open_detached(const std::string& header, const std::string& data_device);
+    // Wraps a crypt_device owned by someone else (the token plugin's caller).
+    static Volume borrow(crypt_device* cd) noexcept;
+    ~Volume();
+    Volume(Volume&& o) noexcept;
+    Volume& operator=(Volume&&) = delete;
+    Volume(const Volume&) = delete;
+
+    crypt_device* get() noexcept { return cd_; }
+    // The LUKS2 JSON metadata libcryptsetup has loaded (crypt_dump_json).
+    Result<std::string> metadata_json();
+    Result<SecretBuffer> volume_key(ByteView passphrase, int keyslot);
+    // Checks that libcryptsetup accepts these PBKDF parameters, changing nothing on disk.
+    Result<void> check_pbkdf(const Pbkdf& pbkdf);
+    Result<int> add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf);
+    Result<void> destroy_keyslot(int keyslot);
+    Result<int> add_token(const std::string& json);
+    Result<void> remove_token(int token);
+    Result<std::vector<TokenEntry>> tokens();
+    Result<void> activate(const std::string& name, const SecretBuffer& volume_key);
+
+private:
+    Volume(crypt_device* cd, bool owned) noexcept : cd_(cd), owned_(owned) {}
+    crypt_device* cd_ = nullptr;
+    bool owned_ = true;
+};
+
+}  // namespace cvmunlock::luks

@@ -1,0 +1,221 @@
+#include "sealed_object.hpp"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <tss2/tss2_mu.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+namespace cvmunlock::tpm {
+
+namespace {
+template <typename T>
+struct EsysFree {
+    void operator()(T* p) const noexcept {
+        if (p != nullptr) wipe(p, sizeof(T));
+        Esys_Free(p);
+    }
+};
+template <typename T>
+using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
+
+// TPM 2.0 Part 2, 6.6 TPM_RC: format-1 codes that mean "this policy is not satisfied".
+bool is_policy_failure(TSS2_RC rc) {
+    const TSS2_RC base = (rc & TPM2_RC_FMT1) != 0 ? (rc & 0xBF) : (rc & 0xFFF);
+    return base == (TPM2_RC_POLICY_FAIL & 0xBF) || base == (TPM2_RC_PCR_CHANGED & 0xFFF) ||
+           base == (TPM2_RC_VALUE & 0xBF);
+}
+
+TPMT_SYM_DEF aes128_cfb() {
+    TPMT_SYM_DEF sym{};
+    sym.algorithm = TPM2_ALG_AES;
+    sym.keyBits.aes = 128;
+    sym.mode.aes = TPM2_ALG_CFB;
+    return sym;
+}
+
+// A session salted with the SRK (the salt travels encrypted to the SRK's key).
+class Session {
+public:
+    static Result<Session> start(ESYS_CONTEXT* esys, const Srk& srk, TPM2_SE type, TPMA_SESSION attrs) {
+        TPMT_SYM_DEF sym = aes128_cfb();
+        ESYS_TR h = ESYS_TR_NONE;
+        TSS2_RC rc = Esys_StartAuthSession(esys, srk.handle.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                                           ESYS_TR_NONE, nullptr, type, &sym, TPM2_ALG_SHA256, &h);
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_StartAuthSession (salted with the SRK)", rc));
+        Session s(esys, h);
+        rc = Esys_TRSess_SetAttributes(esys, h, attrs, 0xFF);
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("setting session attributes", rc));
+        return s;
+    }
+    Session(Session&& o) noexcept : esys_(o.esys_), handle_(std::exchange(o.handle_, ESYS_TR_NONE)) {}
+    ~Session() {
+        if (handle_ != ESYS_TR_NONE) Esys_FlushContext(esys_, handle_);
+    }
+    [[nodiscard]] ESYS_TR get() const noexcept { return handle_; }
+    // The TPM flushed it (continueSession clear): nothing left to flush.
+    void consumed() noexcept { handle_ = ESYS_TR_NONE; }
+
+private:
+    Session(ESYS_CONTEXT* e, ESYS_TR h) noexcept : esys_(e), handle_(h) {}
+    ESYS_CONTEXT* esys_;
+    ESYS_TR handle_;
+};
+
+Result<void> unmarshal_blob(const SealedBlob& blob, TPM2B_PUBLIC& pub, TPM2B_PRIVATE& priv) {
+    size_t off = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(blob.public_blob.data(), blob.public_blob.size(), &off, &pub) != 0 ||
+        off != blob.public_blob.size()) {
+        return fail(ErrorCode::InvalidInput, "cvmunlock token: tpm_public is not a TPM2B_PUBLIC");
+    }
+    off = 0;
+    if (Tss2_MU_TPM2B_PRIVATE_Unmarshal(blob.private_blob.data(), blob.private_blob.size(), &off, &priv) != 0 ||
+        off != blob.private_blob.size()) {
+        return fail(ErrorCode::InvalidInput, "cvmunlock token: tpm_private is not a TPM2B_PRIVATE");
+    }
+    return {};
+}
+
+void set_auth(ESYS_CONTEXT* esys, ESYS_TR handle, const SecretBuffer& auth) {
+    TPM2B_AUTH a{};
+    a.size = static_cast<UINT16>(std::min(auth.size(), sizeof a.buffer));
+    if (a.size > 0) std::memcpy(a.buffer, auth.secret_bytes(), a.size);
+    Esys_TR_SetAuth(esys, handle, &a);
+    wipe(&a, sizeof a);
+}
+}  // namespace
+
+Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& data, ByteView policy,
+                        const SecretBuffer& auth) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    TPM2B_SENSITIVE_CREATE sensitive{};
+    if (data.size() > sizeof sensitive.sensitive.data.buffer || auth.size() > sizeof sensitive.sensitive.userAuth.buffer ||
+        policy.size() > sizeof(TPMU_HA)) {
+        return fail(ErrorCode::Internal, "sealed data, auth or policy too large");
+    }
+    sensitive.sensitive.data.size = static_cast<UINT16>(data.size());
+    std::memcpy(sensitive.sensitive.data.buffer, data.secret_bytes(), data.size());
+    sensitive.sensitive.userAuth.size = static_cast<UINT16>(auth.size());
+    if (!auth.empty()) std::memcpy(sensitive.sensitive.userAuth.buffer, auth.secret_bytes(), auth.size());
+
+    TPM2B_PUBLIC in_public{};
+    TPMT_PUBLIC& p = in_public.publicArea;
+    p.type = TPM2_ALG_KEYEDHASH;
+    p.nameAlg = TPM2_ALG_SHA256;
+    // userWithAuth clear: only the policy can authorize use. noDA unless a PIN guards it.
+    p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | (auth.empty() ? TPMA_OBJECT_NODA : 0);
+    p.authPolicy.size = static_cast<UINT16>(policy.size());
+    std::memcpy(p.authPolicy.buffer, policy.data(), policy.size());
+    p.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
+
+    // The sensitive data travels to the TPM encrypted (decrypt attribute on a salted HMAC session).
+    auto session = Session::start(esys, srk, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION);
+    if (!session) {
+        wipe(&sensitive, sizeof sensitive);
+        return std::unexpected(session.error());
+    }
+    TPM2B_DATA outside{};
+    TPML_PCR_SELECTION creation_pcr{};
+    TPM2B_PRIVATE* priv_raw = nullptr;
+    TPM2B_PUBLIC* pub_raw = nullptr;
+    TSS2_RC rc = Esys_Create(esys, srk.handle.get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                             &in_public, &outside, &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
+    wipe(&sensitive, sizeof sensitive);
+    EsysPtr<TPM2B_PRIVATE> priv(priv_raw);
+    EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_Create (sealed object)", rc));
+
+    SealedBlob blob;
+    blob.public_blob.resize(sizeof(TPM2B_PUBLIC));
+    blob.private_blob.resize(sizeof(TPM2B_PRIVATE));
+    size_t pub_len = 0;
+    size_t priv_len = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub.get(), blob.public_blob.data(), blob.public_blob.size(), &pub_len) != 0 ||
+        Tss2_MU_TPM2B_PRIVATE_Marshal(priv.get(), blob.private_blob.data(), blob.private_blob.size(), &priv_len) != 0) {
+        return fail(ErrorCode::Internal, "marshaling the sealed object");
+    }
+    blob.public_blob.resize(pub_len);
+    blob.private_blob.resize(priv_len);
+    return blob;
+}
+
+Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
+                            const SecretBuffer& auth) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    TPM2B_PUBLIC pub{};
+    TPM2B_PRIVATE priv{};
+    if (auto r = unmarshal_blob(blob, pub, priv); !r) return std::unexpected(r.error());
+    ESYS_TR loaded = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_Load(esys, srk.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
+    if (rc != TSS2_RC_SUCCESS) {
+        Error e = tss_error("TPM2_Load of the sealed object under the SRK", rc);
+        if (e.code != ErrorCode::Unavailable) e.code = ErrorCode::Tampered;
+        return std::unexpected(e);
+    }
+    ObjectHandle object(esys, loaded, true);
+    if (!auth.empty()) set_auth(esys, loaded, auth);
+
+    // Response parameter encryption: the unsealed data leaves the TPM encrypted.
+    auto session = Session::start(esys, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT);
+    if (!session) return std::unexpected(session.error());
+    PcrBankValues sel{policy.bank, {}};
+    for (auto pcr : policy.pcrs) sel.values[pcr] = {};
+    const Bytes marshaled = marshal_pcr_selection({sel});
+    TPML_PCR_SELECTION pcrs{};
+    size_t off = 0;
+    Tss2_MU_TPML_PCR_SELECTION_Unmarshal(marshaled.data(), marshaled.size(), &off, &pcrs);
+    TPM2B_DIGEST empty{};
+    rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PolicyPCR", rc));
+    if (policy.auth_value) {
+        rc = Esys_PolicyAuthValue(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PolicyAuthValue", rc));
+    }
+    TPM2B_SENSITIVE_DATA* out_raw = nullptr;
+    rc = Esys_Unseal(esys, loaded, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
+    session->consumed();  // continueSession was clear: the TPM closed it
+    EsysPtr<TPM2B_SENSITIVE_DATA> out(out_raw);
+    if (rc != TSS2_RC_SUCCESS) {
+        Error e = tss_error("TPM2_Unseal", rc);
+        if (is_policy_failure(rc)) {
+            e.code = ErrorCode::PolicyRefused;
+            e.message = "the vTPM refused to unseal: its PCRs do not match the sealed policy (" + e.message + ")";
+        } else if ((rc & 0xBF) == (TPM2_RC_AUTH_FAIL & 0xBF) || (rc & 0xBF) == (TPM2_RC_BAD_AUTH & 0xBF)) {
+            e.code = ErrorCode::PolicyRefused;
+            e.message = "wrong PIN (" + e.message + ")";
+        }
+        return std::unexpected(e);
+    }
+    return SecretBuffer::copy_of(ByteView(out->buffer, out->size));
+}
+
+Result<SecretBuffer> random_secret(TpmContext& tpm, std::size_t n) {
+    if (n > 32) return fail(ErrorCode::Internal, "random_secret: at most 32 bytes");
+    TPM2B_DIGEST* raw = nullptr;
+    TSS2_RC rc = Esys_GetRandom(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, static_cast<UINT16>(n), &raw);
+    EsysPtr<TPM2B_DIGEST> tpm_bytes(raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetRandom", rc));
+    SecretBuffer mix(64);
+    if (RAND_priv_bytes(mix.secret_bytes(), 32) != 1) return fail(ErrorCode::Internal, "OpenSSL RAND_priv_bytes failed");
+    std::memcpy(mix.secret_bytes() + 32, tpm_bytes->buffer, std::min<std::size_t>(tpm_bytes->size, 32));
+    SecretBuffer out(32);
+    unsigned int len = 0;
+    if (EVP_Digest(mix.secret_bytes(), mix.size(), out.secret_bytes(), &len, EVP_sha256(), nullptr) != 1) {
+        return fail(ErrorCode::Internal, "SHA-256 failed");
+    }
+    out.resize(n);
+    return out;
+}
+
+Result<Bytes> object_policy(const Bytes& public_blob) {
+    TPM2B_PUBLIC pub{};
+    size_t off = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(public_blob.data(), public_blob.size(), &off, &pub) != 0 || off != public_blob.size()) {
+        return fail(ErrorCode::InvalidInput, "cvmunlock token: tpm_public is not a TPM2B_PUBLIC");
+    }
+    return Bytes(pub.publicArea.authPolicy.buffer, pub.publicArea.authPolicy.buffer + pub.publicArea.authPolicy.size);
+}
+
+}  // namespace cvmunlock::tpm

@@ -1,0 +1,114 @@
+#include "srk.hpp"
+
+#include <cstring>
+#include <utility>
+
+namespace cvmunlock::tpm {
+
+namespace {
+template <typename T>
+struct EsysFree {
+    void operator()(T* p) const noexcept { Esys_Free(p); }
+};
+template <typename T>
+using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
+
+bool matches_template(const TPMT_PUBLIC& p) {
+    const TPMT_PUBLIC t = srk_template().publicArea;
+    const auto& a = p.parameters.eccDetail;
+    const auto& b = t.parameters.eccDetail;
+    return p.type == t.type && p.nameAlg == t.nameAlg && p.objectAttributes == t.objectAttributes &&
+           p.authPolicy.size == 0 && a.symmetric.algorithm == b.symmetric.algorithm &&
+           a.symmetric.keyBits.aes == b.symmetric.keyBits.aes && a.symmetric.mode.aes == b.symmetric.mode.aes &&
+           a.scheme.scheme == b.scheme.scheme && a.curveID == b.curveID && a.kdf.scheme == b.kdf.scheme;
+}
+
+Result<Bytes> name_of(ESYS_CONTEXT* esys, ESYS_TR handle) {
+    TPM2B_NAME* raw = nullptr;
+    TSS2_RC rc = Esys_TR_GetName(esys, handle, &raw);
+    EsysPtr<TPM2B_NAME> name(raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("reading the SRK name", rc));
+    return Bytes(name->name, name->name + name->size);
+}
+
+// Returns the persistent SRK, or an empty optional if 0x81000001 is free or holds another key.
+Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys) {
+    ESYS_TR handle = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_TR_FromTPMPublic(esys, kSrkPersistentHandle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle);
+    if (rc != TSS2_RC_SUCCESS) {
+        // TPM_RC_HANDLE (format 1): nothing persistent there.
+        if ((rc & TPM2_RC_FMT1) != 0 && (rc & 0x3F) == (TPM2_RC_HANDLE & 0x3F)) return std::optional<Srk>();
+        return std::unexpected(tss_error("looking up the persistent SRK 0x81000001", rc));
+    }
+    TPM2B_PUBLIC* pub_raw = nullptr;
+    rc = Esys_ReadPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, nullptr, nullptr);
+    EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_ReadPublic(0x81000001)", rc));
+    if (!matches_template(pub->publicArea)) {
+        Esys_TR_Close(esys, &handle);
+        return std::optional<Srk>();
+    }
+    auto name = name_of(esys, handle);
+    if (!name) return std::unexpected(name.error());
+    return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true});
+}
+}  // namespace
+
+ObjectHandle::~ObjectHandle() {
+    if (flush_ && esys_ != nullptr && handle_ != ESYS_TR_NONE) Esys_FlushContext(esys_, handle_);
+}
+ObjectHandle::ObjectHandle(ObjectHandle&& o) noexcept
+    : esys_(o.esys_), handle_(std::exchange(o.handle_, ESYS_TR_NONE)), flush_(std::exchange(o.flush_, false)) {}
+ObjectHandle& ObjectHandle::operator=(ObjectHandle&& o) noexcept {
+    if (this != &o) {
+        if (flush_ && esys_ != nullptr && handle_ != ESYS_TR_NONE) Esys_FlushContext(esys_, handle_);
+        esys_ = o.esys_;
+        handle_ = std::exchange(o.handle_, ESYS_TR_NONE);
+        flush_ = std::exchange(o.flush_, false);
+    }
+    return *this;
+}
+
+TPM2B_PUBLIC srk_template() {
+    TPM2B_PUBLIC t{};
+    TPMT_PUBLIC& p = t.publicArea;
+    p.type = TPM2_ALG_ECC;
+    p.nameAlg = TPM2_ALG_SHA256;
+    p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                         TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_NODA | TPMA_OBJECT_RESTRICTED | TPMA_OBJECT_DECRYPT;
+    p.parameters.eccDetail.symmetric.algorithm = TPM2_ALG_AES;
+    p.parameters.eccDetail.symmetric.keyBits.aes = 128;
+    p.parameters.eccDetail.symmetric.mode.aes = TPM2_ALG_CFB;
+    p.parameters.eccDetail.scheme.scheme = TPM2_ALG_NULL;
+    p.parameters.eccDetail.curveID = TPM2_ECC_NIST_P256;
+    p.parameters.eccDetail.kdf.scheme = TPM2_ALG_NULL;
+    return t;
+}
+
+Result<Srk> load_srk(TpmContext& tpm, bool persist) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    auto existing = persistent_srk(esys);
+    if (!existing) return std::unexpected(existing.error());
+    if (*existing) return std::move(**existing);
+
+    TPM2B_SENSITIVE_CREATE sensitive{};
+    TPM2B_PUBLIC in_public = srk_template();
+    TPM2B_DATA outside{};
+    TPML_PCR_SELECTION creation_pcr{};
+    ESYS_TR handle = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                                    &in_public, &outside, &creation_pcr, &handle, nullptr, nullptr, nullptr, nullptr);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_CreatePrimary(SRK)", rc));
+    ObjectHandle transient(esys, handle, true);
+    auto name = name_of(esys, handle);
+    if (!name) return std::unexpected(name.error());
+    if (!persist) return Srk{std::move(transient), std::move(*name), false};
+
+    ESYS_TR persistent = ESYS_TR_NONE;
+    rc = Esys_EvictControl(esys, ESYS_TR_RH_OWNER, handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
+                           kSrkPersistentHandle, &persistent);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_EvictControl(SRK to 0x81000001)", rc));
+    return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true};
+}
+
+}  // namespace cvmunlock::tpm

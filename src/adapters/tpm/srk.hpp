@@ -1,0 +1,49 @@
+// The storage root key: the standard TCG ECC P-256 SRK, persistent at
+// 0x81000001 when present (and matching the template) or created as a
+// transient primary from the same template.
+#pragma once
+
+#include <tss2/tss2_esys.h>
+
+#include "cvmunlock/bytes.hpp"
+#include "tpm_context.hpp"
+
+namespace cvmunlock::tpm {
+
+inline constexpr TPM2_HANDLE kSrkPersistentHandle = 0x81000001;
+
+// An object handle in an ESYS context; flushed on destruction when transient.
+class ObjectHandle {
+public:
+    ObjectHandle() noexcept = default;
+    ObjectHandle(ESYS_CONTEXT* esys, ESYS_TR handle, bool flush) noexcept : esys_(esys), handle_(handle), flush_(flush) {}
+    ~ObjectHandle();
+    ObjectHandle(ObjectHandle&& o) noexcept;
+    ObjectHandle& operator=(ObjectHandle&& o) noexcept;
+    ObjectHandle(const ObjectHandle&) = delete;
+    ObjectHandle& operator=(const ObjectHandle&) = delete;
+    [[nodiscard]] ESYS_TR get() const noexcept { return handle_; }
+    // Keeps the handle loaded (e.g. after EvictControl made it persistent).
+    void keep() noexcept { flush_ = false; }
+
+private:
+    ESYS_CONTEXT* esys_ = nullptr;
+    ESYS_TR handle_ = ESYS_TR_NONE;
+    bool flush_ = false;
+};
+
+struct Srk {
+    ObjectHandle handle;
+    Bytes name;           // TPM name (nameAlg || H(public)), as stored in the token
+    bool persistent = false;
+};
+
+// The SRK template of the TCG "TPM 2.0 Provisioning Guidance" (ECC NIST P-256,
+// AES-128-CFB, restricted decrypt, noDA, empty unique).
+TPM2B_PUBLIC srk_template();
+
+// Uses 0x81000001 if it holds a key of the SRK template; otherwise creates the
+// transient primary, and with `persist` makes it persistent at 0x81000001.
+Result<Srk> load_srk(TpmContext& tpm, bool persist);
+
+}  // namespace cvmunlock::tpm

@@ -1,0 +1,29 @@
+// Names of TPM command codes for reports (TPM 2.0 Part 2, 6.5.2).
+#pragma once
+
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+namespace cvmunlock::cli {
+
+inline std::string tpm_command_name(std::uint32_t cc) {
+    struct Name {
+        std::uint32_t cc;
+        const char* name;
+    };
+    static constexpr Name kNames[] = {
+        {0x120, "EvictControl"}, {0x131, "CreatePrimary"}, {0x153, "Create"},        {0x157, "Load"},
+        {0x15E, "Unseal"},       {0x165, "FlushContext"},  {0x16B, "PolicyAuthValue"}, {0x173, "ReadPublic"},
+        {0x176, "StartAuthSession"}, {0x17A, "GetCapability"}, {0x17B, "GetRandom"}, {0x17E, "PCR_Read"},
+        {0x17F, "PolicyPCR"},    {0x182, "PCR_Extend"},    {0x144, "Startup"},
+    };
+    for (const auto& n : kNames) {
+        if (n.cc == cc) return std::string("TPM2_CC_") + n.name;
+    }
+    char buf[24];
+    std::snprintf(buf, sizeof buf, "0x%08x", cc);
+    return buf;
+}
+
+}  // namespace cvmunlock::cli

@@ -1,0 +1,191 @@
+#include "volume_cmds.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstring>
+#include <iostream>
+
+#include "enroll.hpp"
+#include "eventlog_cmd.hpp"
+#include "eventlog_load.hpp"
+#include "exit_codes.hpp"
+#include "secret_input.hpp"
+#include "unlock_cmd.hpp"
+
+namespace cvmunlock::cli {
+
+namespace {
+using nlohmann::json;
+
+struct EnrollOptions {
+    std::string device, tpm, pcrs = "7", bank = "sha256", from_eventlog, eventlog = kDefaultEventLog;
+    std::vector<std::string> pcr_values;
+    std::string lock_pcr = "15", unlock_key_file, pin_file;
+    bool recovery = false, pin = false, persist_srk = false, wipe = false, json = false;
+    std::uint32_t pbkdf_memory = 0, pbkdf_iterations = 0, pbkdf_parallel = 0;
+};
+
+int usage(const std::string& what) {
+    std::fprintf(stderr, "cvmunlock: %s\n", what.c_str());
+    return kExitUsage;
+}
+
+// "7:sha256=HEX"
+bool parse_pcr_value(const std::string& spec, HashAlg bank, std::map<std::uint32_t, Bytes>& out) {
+    const auto colon = spec.find(':');
+    const auto eq = spec.find('=');
+    if (colon == std::string::npos || eq == std::string::npos || eq < colon) return false;
+    auto pcr = parse_pcr_list(spec.substr(0, colon));
+    auto alg = hash_alg_from_name(spec.substr(colon + 1, eq - colon - 1));
+    auto value = from_hex(spec.substr(eq + 1));
+    if (!pcr || pcr->size() != 1 || !alg || *alg != bank || !value || value->size() != hash_alg_size(bank)) return false;
+    out[*pcr->begin()] = std::move(*value);
+    return true;
+}
+
+Result<std::optional<SecretBuffer>> read_pin(bool ask, const std::string& file) {
+    if (!file.empty()) {
+        auto pin = read_secret_file(file);
+        if (!pin) return std::unexpected(pin.error());
+        // A PIN read from a file or pipe ends at its first newline.
+        std::size_t n = 0;
+        while (n < pin->size() && pin->secret_bytes()[n] != '\n') ++n;
+        pin->resize(n);
+        return std::optional<SecretBuffer>(std::move(*pin));
+    }
+    if (!ask) return std::optional<SecretBuffer>();
+    auto pin = prompt_secret("PIN for the vTPM-sealed key");
+    if (!pin) return std::unexpected(pin.error());
+    return std::optional<SecretBuffer>(std::move(*pin));
+}
+
+int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
+    rq.device = o.device;
+    rq.tcti = tpm::resolve_tcti(o.tpm);
+    auto bank = hash_alg_from_name(o.bank);
+    if (!bank || (*bank != HashAlg::Sha256 && *bank != HashAlg::Sha384)) return usage("--pcr-bank: sha256 or sha384");
+    rq.bank = *bank;
+    auto pcrs = o.pcrs == "none" || o.pcrs.empty() ? std::optional<std::set<std::uint32_t>>(std::set<std::uint32_t>{})
+                                                    : parse_pcr_list(o.pcrs);
+    if (!pcrs) return usage("--pcrs: \"" + o.pcrs + "\" is not a list of PCRs 0..23");
+    rq.pcrs.assign(pcrs->begin(), pcrs->end());
+    for (const auto& v : o.pcr_values) {
+        if (!parse_pcr_value(v, rq.bank, rq.literal_values)) return usage("--pcr-value: \"" + v + "\" is not N:" + o.bank + "=HEX");
+    }
+    if (o.lock_pcr == "none") {
+        rq.lock_pcr.reset();
+    } else {
+        auto lock = parse_pcr_list(o.lock_pcr);
+        if (!lock || lock->size() != 1) return usage("--lock-pcr: a PCR number or none");
+        rq.lock_pcr = *lock->begin();
+        if (pcrs->contains(*rq.lock_pcr)) return usage("--lock-pcr: PCR " + o.lock_pcr + " is also in --pcrs");
+    }
+    if (rq.pcrs.empty() && !rq.lock_pcr) return usage("nothing to seal to: give --pcrs or a lock PCR");
+    rq.predict_from_eventlog = o.from_eventlog;
+    rq.eventlog_path = o.eventlog;
+    rq.recovery_key = o.recovery;
+    if (o.pbkdf_memory) rq.recovery_pbkdf.memory_kb = o.pbkdf_memory;
+    if (o.pbkdf_iterations) rq.recovery_pbkdf.iterations = o.pbkdf_iterations;
+    if (o.pbkdf_parallel) rq.recovery_pbkdf.parallel = o.pbkdf_parallel;
+    rq.persist_srk = o.persist_srk;
+    rq.wipe_others = o.wipe;
+    return kExitOk;
+}
+
+int run_enroll(const EnrollOptions& o) {
+    engine::EnrollRequest rq;
+    if (int rc = build_enroll_request(o, rq); rc != kExitOk) return rc;
+    auto key = o.unlock_key_file.empty() ? prompt_secret("Passphrase or key for " + o.device) : read_secret_file(o.unlock_key_file);
+    if (!key) return report_error("enroll", key.error());
+    rq.unlock_key = std::move(*key);
+    auto pin = read_pin(o.pin, o.pin_file);
+    if (!pin) return report_error("enroll", pin.error());
+    if (*pin) rq.pin = std::move(**pin);
+
+    engine::EnrollReport rep;
+    if (auto r = engine::enroll_volume(rq, rep); !r) return report_error("enroll " + o.device, r.error());
+    const ByteView recovery = rep.recovery_key.secret_view();
+    if (o.json) {
+        json out{{"device", o.device}, {"token", rep.token}, {"keyslot", rep.keyslot},
+                 {"pcr_bank", hash_alg_name(rep.enrolled.pcr_bank)}, {"pcrs", rep.enrolled.pcrs},
+                 {"lock_pcr", rep.enrolled.lock_pcr ? json(*rep.enrolled.lock_pcr) : json()},
+                 {"pin", rep.enrolled.pin.has_value()}, {"wiped_tokens", rep.wiped_tokens},
+                 {"recovery_keyslot", rep.recovery_keyslot ? json(*rep.recovery_keyslot) : json()}};
+        // The key is spliced in at output so that no std::string copy of it is left behind.
+        constexpr const char* kMark = "@recovery-key@";
+        if (rep.recovery_keyslot) out["recovery_key"] = kMark;
+        const std::string text = out.dump(2);
+        const auto at = text.find(kMark);
+        std::fwrite(text.data(), 1, at == std::string::npos ? text.size() : at, stdout);
+        if (at != std::string::npos) {
+            std::fwrite(recovery.data(), 1, recovery.size(), stdout);
+            std::fputs(text.c_str() + at + std::strlen(kMark), stdout);
+        }
+        std::fputs("\n", stdout);
+    } else {
+        std::fprintf(stderr, "cvmunlock: enrolled %s: token %d, keyslot %d, sealed to %s PCRs %s%s\n", o.device.c_str(),
+                     rep.token, rep.keyslot, std::string(hash_alg_name(rep.enrolled.pcr_bank)).c_str(),
+                     json(rep.enrolled.pcrs).dump().c_str(),
+                     rep.enrolled.lock_pcr ? (" + lock PCR " + std::to_string(*rep.enrolled.lock_pcr)).c_str() : "");
+        if (rep.recovery_keyslot) {
+            std::fprintf(stderr, "cvmunlock: recovery key in keyslot %d; store it safely, it is shown only once:\n",
+                         *rep.recovery_keyslot);
+            std::fwrite(recovery.data(), 1, recovery.size(), stdout);
+            std::fputs("\n", stdout);
+        }
+    }
+    std::fflush(stdout);
+    return kExitOk;
+}
+
+int run_wipe(const std::string& device, int token) {
+    auto volume = luks::Volume::open(device);
+    if (!volume) return report_error("wipe " + device, volume.error());
+    auto wiped = engine::wipe_tokens(*volume, token >= 0 ? std::optional<int>(token) : std::nullopt);
+    if (!wiped) return report_error("wipe " + device, wiped.error());
+    if (wiped->empty()) {
+        std::fprintf(stderr, "cvmunlock: wipe %s: no cvmunlock token to remove\n", device.c_str());
+        return kExitRefused;
+    }
+    for (int id : *wiped) std::fprintf(stderr, "cvmunlock: removed token %d and its keyslot\n", id);
+    return kExitOk;
+}
+}  // namespace
+
+void add_volume_commands(CLI::App& app, int& exit_code) {
+    static EnrollOptions e;
+    CLI::App* enroll = app.add_subcommand("enroll", "Seal a new key to the vTPM and add it to a LUKS2 volume");
+    enroll->add_option("device", e.device, "LUKS2 device or image file")->required();
+    enroll->add_option("--tpm", e.tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    enroll->add_option("--pcrs", e.pcrs, "PCRs to seal to, e.g. 7 or 0,2,4,7 (none: only the lock PCR)")->capture_default_str();
+    enroll->add_option("--pcr-bank", e.bank, "PCR bank: sha256 or sha384")->capture_default_str();
+    enroll->add_option("--pcr-value", e.pcr_values, "Seal PCR N to this value instead: N:BANK=HEX (repeatable)");
+    enroll->add_option("--from-eventlog", e.from_eventlog, "Seal to the PCR values this event log predicts");
+    enroll->add_option("--eventlog", e.eventlog, "Event log whose digests are recorded to explain refusals")->capture_default_str();
+    enroll->add_option("--lock-pcr", e.lock_pcr, "PCR that `cvmunlock lock` extends after boot, or none")->capture_default_str();
+    enroll->add_option("--unlock-key-file", e.unlock_key_file, "File whose whole content opens an existing keyslot (default: ask)");
+    enroll->add_flag("--recovery-key", e.recovery, "Also add a recovery key (printed once on stdout)");
+    enroll->add_flag("--pin", e.pin, "Protect the sealed key with a PIN (asked on the terminal)");
+    enroll->add_option("--pin-file", e.pin_file, "Read the PIN from a file, or - for stdin");
+    enroll->add_flag("--persist-srk", e.persist_srk, "Make the storage root key persistent at 0x81000001");
+    enroll->add_flag("--wipe-slot", e.wipe, "Remove older cvmunlock tokens and their keyslots after enrolling");
+    enroll->add_option("--pbkdf-memory", e.pbkdf_memory, "Recovery keyslot: Argon2id memory cost (KiB)");
+    enroll->add_option("--pbkdf-force-iterations", e.pbkdf_iterations, "Recovery keyslot: Argon2id time cost");
+    enroll->add_option("--pbkdf-parallel", e.pbkdf_parallel, "Recovery keyslot: Argon2id threads");
+    enroll->add_flag("--json", e.json, "Machine-readable output");
+    enroll->footer(kExitCodeHelp);
+    enroll->final_callback([&exit_code]() { exit_code = run_enroll(e); });
+
+    static std::string wipe_device;
+    static int wipe_token = -1;
+    CLI::App* w = app.add_subcommand("wipe", "Remove cvmunlock tokens and their keyslots from a LUKS2 volume");
+    w->add_option("device", wipe_device, "LUKS2 device or image file")->required();
+    w->add_option("--token", wipe_token, "Only this token id");
+    w->footer(kExitCodeHelp);
+    w->final_callback([&exit_code]() { exit_code = run_wipe(wipe_device, wipe_token); });
+
+    add_unlock_commands(app, exit_code);
+}
+
+}  // namespace cvmunlock::cli

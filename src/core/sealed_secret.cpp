@@ -1,0 +1,82 @@
+#include "cvmunlock/sealed_secret.hpp"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <cstring>
+
+namespace cvmunlock {
+
+namespace {
+constexpr char kPinDomain[] = "cvmunlock volume-key pin v1";  // sizeof includes the NUL separator
+constexpr char kModhex[] = "cbdefghijklnrtuv";
+constexpr std::size_t kRecoveryBytes = 32;
+constexpr std::size_t kRecoveryGroup = 8;  // characters per group
+}  // namespace
+
+Bytes volume_key_pin(const SecretBuffer& volume_key) {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    Bytes out(kPinSize);
+    unsigned int len = 0;
+    const bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx, kPinDomain, sizeof kPinDomain) == 1 &&
+                    EVP_DigestUpdate(ctx, volume_key.secret_bytes(), volume_key.size()) == 1 &&
+                    EVP_DigestFinal_ex(ctx, out.data(), &len) == 1;
+    EVP_MD_CTX_free(ctx);
+    if (!ok) return {};
+    return out;
+}
+
+SecretBuffer make_sealed_data(const SecretBuffer& secret, ByteView pin) {
+    SecretBuffer out(secret.size() + pin.size());
+    std::memcpy(out.secret_bytes(), secret.secret_bytes(), secret.size());
+    std::memcpy(out.secret_bytes() + secret.size(), pin.data(), pin.size());
+    return out;
+}
+
+Result<SealedParts> split_sealed_data(const SecretBuffer& sealed) {
+    if (sealed.size() != kSecretSize + kPinSize) {
+        return fail(ErrorCode::Tampered, "the unsealed data has " + std::to_string(sealed.size()) + " bytes, not " +
+                                             std::to_string(kSecretSize + kPinSize));
+    }
+    SealedParts parts;
+    parts.passphrase = SecretBuffer(4 * ((kSecretSize + 2) / 3) + 1);
+    const int n = EVP_EncodeBlock(parts.passphrase.secret_bytes(), sealed.secret_bytes(), static_cast<int>(kSecretSize));
+    parts.passphrase.resize(static_cast<std::size_t>(n));
+    parts.pin.assign(sealed.secret_bytes() + kSecretSize, sealed.secret_bytes() + kSecretSize + kPinSize);
+    return parts;
+}
+
+bool volume_key_matches(const SecretBuffer& volume_key, ByteView pin) {
+    const Bytes actual = volume_key_pin(volume_key);
+    return actual.size() == pin.size() && !actual.empty() && CRYPTO_memcmp(actual.data(), pin.data(), pin.size()) == 0;
+}
+
+Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations) {
+    SecretBuffer out(32);
+    if (PKCS5_PBKDF2_HMAC(reinterpret_cast<const char*>(pin.secret_bytes()), static_cast<int>(pin.size()), salt.data(),
+                          static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
+                          static_cast<int>(out.size()), out.secret_bytes()) != 1) {
+        return fail(ErrorCode::Internal, "PBKDF2 of the PIN failed");
+    }
+    return out;
+}
+
+Result<SecretBuffer> make_recovery_key() {
+    SecretBuffer raw(kRecoveryBytes);
+    if (RAND_priv_bytes(raw.secret_bytes(), static_cast<int>(raw.size())) != 1) {
+        return fail(ErrorCode::Internal, "OpenSSL RAND_priv_bytes failed");
+    }
+    const std::size_t chars = kRecoveryBytes * 2;
+    SecretBuffer key(chars + chars / kRecoveryGroup - 1);
+    std::size_t pos = 0;
+    for (std::size_t i = 0; i < kRecoveryBytes; ++i) {
+        if (i > 0 && (i * 2) % kRecoveryGroup == 0) key.secret_bytes()[pos++] = '-';
+        key.secret_bytes()[pos++] = static_cast<std::uint8_t>(kModhex[raw.secret_bytes()[i] >> 4]);
+        key.secret_bytes()[pos++] = static_cast<std::uint8_t>(kModhex[raw.secret_bytes()[i] & 0x0f]);
+    }
+    return key;
+}
+
+}  // namespace cvmunlock

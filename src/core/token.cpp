@@ -1,0 +1,202 @@
+#include "cvmunlock/token.hpp"
+
+#include <openssl/evp.h>
+
+#include <charconv>
+#include <set>
+#include <string>
+
+namespace cvmunlock {
+
+namespace {
+using nlohmann::json;
+
+std::unexpected<Error> bad(const std::string& field, const std::string& what) {
+    return fail(ErrorCode::InvalidInput, "cvmunlock token: " + field + ": " + what);
+}
+
+constexpr std::size_t kMaxBlob = 1024;  // TPM2B_PUBLIC / TPM2B_PRIVATE are far smaller
+
+const std::set<std::string> kKeys = {"type", "keyslots", "version", "pcr_bank", "pcrs", "lock_pcr", "pcr_values",
+                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events"};
+
+std::optional<std::uint32_t> pcr_from(const json& v) {
+    if (!v.is_number_unsigned() || v.get<std::uint64_t>() >= 24) return std::nullopt;
+    return v.get<std::uint32_t>();
+}
+
+std::optional<std::uint32_t> pcr_key(const std::string& key) {
+    std::uint32_t v = 0;
+    auto [p, ec] = std::from_chars(key.data(), key.data() + key.size(), v);
+    if (ec != std::errc() || p != key.data() + key.size() || v >= 24 || (key.size() > 1 && key[0] == '0')) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+Result<Bytes> hex_field(const json& doc, const std::string& key, std::size_t min, std::size_t max) {
+    if (!doc.contains(key) || !doc[key].is_string()) return bad(key, "missing or not a string");
+    auto b = from_hex(doc[key].get<std::string>());
+    if (!b || b->size() < min || b->size() > max) return bad(key, "not hex of " + std::to_string(min) + ".." + std::to_string(max) + " bytes");
+    return *b;
+}
+
+Result<Bytes> b64_field(const json& doc, const std::string& key) {
+    if (!doc.contains(key) || !doc[key].is_string()) return bad(key, "missing or not a string");
+    auto b = base64_decode(doc[key].get<std::string>());
+    if (!b || b->empty() || b->size() > kMaxBlob) return bad(key, "not base64 of 1.." + std::to_string(kMaxBlob) + " bytes");
+    return *b;
+}
+
+Result<void> parse_header(const json& doc, CvmToken& t) {
+    for (const auto& [key, value] : doc.items()) {
+        if (!kKeys.contains(key)) return bad(key, "unknown field");
+    }
+    if (doc.value("type", "") != kTokenType) return bad("type", "not \"cvmunlock\"");
+    if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<int>() != kTokenVersion) {
+        return bad("version", "unsupported (this build reads version " + std::to_string(kTokenVersion) + ")");
+    }
+    const json& slots = doc.contains("keyslots") ? doc["keyslots"] : json();
+    if (!slots.is_array() || slots.size() != 1 || !slots[0].is_string()) return bad("keyslots", "must list exactly one keyslot");
+    const std::string s = slots[0].get<std::string>();
+    int slot = -1;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), slot);
+    if (ec != std::errc() || p != s.data() + s.size() || slot < 0 || slot > 31) return bad("keyslots", "\"" + s + "\" is not a keyslot 0..31");
+    t.keyslot = slot;
+    return {};
+}
+
+Result<void> parse_pcrs(const json& doc, CvmToken& t) {
+    auto bank = doc.contains("pcr_bank") && doc["pcr_bank"].is_string()
+                    ? hash_alg_from_name(doc["pcr_bank"].get<std::string>()) : std::nullopt;
+    if (!bank || (*bank != HashAlg::Sha256 && *bank != HashAlg::Sha384)) return bad("pcr_bank", "must be sha256 or sha384");
+    t.pcr_bank = *bank;
+    if (!doc.contains("pcrs") || !doc["pcrs"].is_array()) return bad("pcrs", "missing or not an array");
+    for (const auto& v : doc["pcrs"]) {
+        auto pcr = pcr_from(v);
+        if (!pcr || (!t.pcrs.empty() && *pcr <= t.pcrs.back())) return bad("pcrs", "must be ascending PCR numbers 0..23");
+        t.pcrs.push_back(*pcr);
+    }
+    if (doc.contains("lock_pcr") && !doc["lock_pcr"].is_null()) {
+        t.lock_pcr = pcr_from(doc["lock_pcr"]);
+        if (!t.lock_pcr) return bad("lock_pcr", "not a PCR number 0..23 or null");
+        for (auto p : t.pcrs) if (p == *t.lock_pcr) return bad("lock_pcr", "also listed in pcrs");
+    }
+    if (t.pcrs.empty() && !t.lock_pcr) return bad("pcrs", "no PCR is sealed");
+    if (!doc.contains("pcr_values") || !doc["pcr_values"].is_object()) return bad("pcr_values", "missing or not an object");
+    for (const auto& [key, value] : doc["pcr_values"].items()) {
+        auto pcr = pcr_key(key);
+        auto v = value.is_string() ? from_hex(value.get<std::string>()) : std::nullopt;
+        if (!pcr || !v || v->size() != hash_alg_size(t.pcr_bank)) return bad("pcr_values." + key, "not a PCR value of the bank");
+        t.pcr_values[*pcr] = std::move(*v);
+    }
+    return {};
+}
+
+Result<void> parse_events(const json& doc, CvmToken& t) {
+    if (!doc.contains("events")) return {};
+    if (!doc["events"].is_object()) return bad("events", "not an object");
+    for (const auto& [key, list] : doc["events"].items()) {
+        auto pcr = pcr_key(key);
+        if (!pcr || !list.is_array() || list.size() > 512) return bad("events." + key, "not a list of event digests");
+        auto& out = t.events[*pcr];
+        for (const auto& e : list) {
+            auto d = e.is_string() ? from_hex(e.get<std::string>()) : std::nullopt;
+            if (!d || d->size() != kEventDigestPrefix) return bad("events." + key, "entries must be 8-byte hex");
+            out.push_back(std::move(*d));
+        }
+    }
+    return {};
+}
+
+Result<void> parse_pin(const json& doc, CvmToken& t) {
+    if (!doc.contains("pin") || doc["pin"].is_null()) return {};
+    const json& p = doc["pin"];
+    if (!p.is_object() || p.value("kdf", "") != "pbkdf2-sha256" || !p.contains("iterations") ||
+        !p["iterations"].is_number_unsigned()) {
+        return bad("pin", "expected {\"kdf\": \"pbkdf2-sha256\", \"iterations\": N, \"salt\": base64}");
+    }
+    PinKdf kdf;
+    const auto iterations = p["iterations"].get<std::uint64_t>();
+    if (iterations < 1000 || iterations > 100000000) return bad("pin.iterations", "outside 1000..100000000");
+    kdf.iterations = static_cast<std::uint32_t>(iterations);
+    auto salt = b64_field(p, "salt");
+    if (!salt || salt->size() != 16) return bad("pin.salt", "must be 16 bytes");
+    kdf.salt = std::move(*salt);
+    t.pin = std::move(kdf);
+    return {};
+}
+}  // namespace
+
+Result<CvmToken> token_from_json(const json& doc) {
+    if (!doc.is_object()) return bad("(document)", "not a JSON object");
+    CvmToken t;
+    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin}) {
+        if (auto r = step(doc, t); !r) return std::unexpected(r.error());
+    }
+    auto policy = hex_field(doc, "policy", 32, 32);
+    auto srk = hex_field(doc, "srk_name", 34, 34);
+    auto pub = b64_field(doc, "tpm_public");
+    auto priv = b64_field(doc, "tpm_private");
+    for (auto* r : {&policy, &srk, &pub, &priv}) {
+        if (!*r) return std::unexpected(r->error());
+    }
+    t.policy_digest = std::move(*policy);
+    t.srk_name = std::move(*srk);
+    t.tpm_public = std::move(*pub);
+    t.tpm_private = std::move(*priv);
+    return t;
+}
+
+Result<CvmToken> token_from_json(std::string_view text) {
+    json doc = json::parse(text, nullptr, false);
+    if (doc.is_discarded()) return bad("(document)", "not valid JSON");
+    return token_from_json(doc);
+}
+
+json token_to_json(const CvmToken& t) {
+    json values = json::object();
+    for (const auto& [pcr, v] : t.pcr_values) values[std::to_string(pcr)] = to_hex(v);
+    json events = json::object();
+    for (const auto& [pcr, list] : t.events) {
+        json l = json::array();
+        for (const auto& d : list) l.push_back(to_hex(d));
+        events[std::to_string(pcr)] = std::move(l);
+    }
+    json doc{{"type", kTokenType},
+             {"keyslots", json::array({std::to_string(t.keyslot)})},
+             {"version", kTokenVersion},
+             {"pcr_bank", hash_alg_name(t.pcr_bank)},
+             {"pcrs", t.pcrs},
+             {"lock_pcr", t.lock_pcr ? json(*t.lock_pcr) : json()},
+             {"pcr_values", values},
+             {"policy", to_hex(t.policy_digest)},
+             {"srk_name", to_hex(t.srk_name)},
+             {"tpm_public", base64_encode(t.tpm_public)},
+             {"tpm_private", base64_encode(t.tpm_private)},
+             {"pin", t.pin ? json{{"kdf", "pbkdf2-sha256"}, {"iterations", t.pin->iterations}, {"salt", base64_encode(t.pin->salt)}} : json()}};
+    if (!t.events.empty()) doc["events"] = std::move(events);
+    return doc;
+}
+
+std::string base64_encode(ByteView data) {
+    std::string out(4 * ((data.size() + 2) / 3) + 1, '\0');
+    const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), data.data(), static_cast<int>(data.size()));
+    out.resize(static_cast<std::size_t>(n));
+    return out;
+}
+
+std::optional<Bytes> base64_decode(std::string_view text) {
+    if (text.size() % 4 != 0 || text.size() > (1u << 20)) return std::nullopt;
+    Bytes out(text.size() / 4 * 3);
+    const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()), static_cast<int>(text.size()));
+    if (n < 0) return std::nullopt;
+    std::size_t len = static_cast<std::size_t>(n);
+    // EVP_DecodeBlock keeps the padding's zero bytes: drop one per '='.
+    for (std::size_t i = text.size(); i > 0 && text[i - 1] == '='; --i) --len;
+    out.resize(len);
+    if (base64_encode(out) != text) return std::nullopt;  // canonical form only
+    return out;
+}
+
+}  // namespace cvmunlock

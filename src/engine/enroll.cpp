@@ -1,0 +1,186 @@
+#include "enroll.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <charconv>
+#include <set>
+
+#include "../adapters/file/read_file.hpp"
+#include "cvmunlock/refusal.hpp"
+#include "cvmunlock/sealed_secret.hpp"
+#include "cvmunlock/tpm_policy.hpp"
+#include "tpm/sealed_object.hpp"
+#include "tpm/srk.hpp"
+
+namespace cvmunlock::engine {
+
+namespace {
+Result<EventLog> load_log(const std::string& path) {
+    auto bytes = file::read_all(path);
+    if (!bytes) return std::unexpected(bytes.error());
+    auto log = parse_event_log(*bytes);
+    if (!log) return std::unexpected(log.error().context(path));
+    return log;
+}
+
+// Values the policy seals to: literal, else predicted from a log, else current.
+Result<std::map<std::uint32_t, Bytes>> policy_values(tpm::TpmContext& tpm, const EnrollRequest& rq) {
+    std::map<std::uint32_t, Bytes> values;
+    std::optional<ReplayResult> predicted;
+    if (!rq.predict_from_eventlog.empty()) {
+        auto log = load_log(rq.predict_from_eventlog);
+        if (!log) return std::unexpected(log.error());
+        auto r = replay_event_log(*log);
+        if (!r) return std::unexpected(r.error().context(rq.predict_from_eventlog));
+        predicted = std::move(*r);
+    }
+    std::set<std::uint32_t> from_tpm;
+    for (std::uint32_t pcr : rq.pcrs) {
+        if (auto lit = rq.literal_values.find(pcr); lit != rq.literal_values.end()) {
+            values[pcr] = lit->second;
+        } else if (predicted) {
+            auto& bank = predicted->banks[rq.bank];
+            auto v = bank.find(pcr);
+            values[pcr] = v != bank.end() ? v->second : pcr_initial_value(rq.bank, pcr, predicted->startup_locality);
+        } else {
+            from_tpm.insert(pcr);
+        }
+    }
+    if (!from_tpm.empty()) {
+        auto cur = tpm.read_pcrs({{rq.bank, from_tpm}});
+        if (!cur) return std::unexpected(cur.error());
+        for (std::uint32_t pcr : from_tpm) {
+            if (!(*cur)[rq.bank].contains(pcr)) {
+                return fail(ErrorCode::Unavailable, "the vTPM has no " + std::string(hash_alg_name(rq.bank)) + " PCR bank");
+            }
+            values[pcr] = (*cur)[rq.bank][pcr];
+        }
+    }
+    // The lock PCR is sealed at its boot-time value, before `cvmunlock lock` extends it.
+    if (rq.lock_pcr) values[*rq.lock_pcr] = pcr_initial_value(rq.bank, *rq.lock_pcr, std::nullopt);
+    return values;
+}
+
+Result<CvmToken> seal_for(tpm::TpmContext& tpm, const EnrollRequest& rq, const SecretBuffer& sealed_data,
+                          const std::map<std::uint32_t, Bytes>& values) {
+    CvmToken token;
+    token.pcr_bank = rq.bank;
+    token.pcrs = rq.pcrs;
+    token.lock_pcr = rq.lock_pcr;
+    token.pcr_values = values;
+    SecretBuffer auth;
+    if (rq.pin) {
+        PinKdf kdf{rq.pin_iterations, Bytes(16)};
+        if (RAND_bytes(kdf.salt.data(), static_cast<int>(kdf.salt.size())) != 1) return fail(ErrorCode::Internal, "RAND_bytes failed");
+        auto a = pin_auth_value(*rq.pin, kdf.salt, kdf.iterations);
+        if (!a) return std::unexpected(a.error());
+        auth = std::move(*a);
+        token.pin = std::move(kdf);
+    }
+    auto policy = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{rq.bank, values}});
+    if (policy && rq.pin) policy = policy_auth_value(HashAlg::Sha256, *policy);
+    if (!policy) return std::unexpected(policy.error());
+    token.policy_digest = *policy;
+
+    auto srk = tpm::load_srk(tpm, rq.persist_srk);
+    if (!srk) return std::unexpected(srk.error());
+    token.srk_name = srk->name;
+    auto blob = tpm::seal(tpm, *srk, sealed_data, *policy, auth);
+    if (!blob) return std::unexpected(blob.error());
+    token.tpm_public = std::move(blob->public_blob);
+    token.tpm_private = std::move(blob->private_blob);
+    return token;
+}
+
+void record_events(CvmToken& token, const EnrollRequest& rq) {
+    const std::string& path = rq.predict_from_eventlog.empty() ? rq.eventlog_path : rq.predict_from_eventlog;
+    if (path.empty()) return;
+    auto log = load_log(path);
+    if (!log) return;  // the log only improves refusal messages
+    for (std::uint32_t pcr : token.pcrs) token.events[pcr] = event_digest_prefixes(*log, token.pcr_bank, pcr);
+}
+}  // namespace
+
+Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
+    auto volume = luks::Volume::open(rq.device);
+    if (!volume) return std::unexpected(volume.error());
+    auto json = volume->metadata_json();
+    if (!json) return std::unexpected(json.error());
+    if (auto r = validate_luks2_metadata(nlohmann::json::parse(*json, nullptr, false), rq.header_policy, std::nullopt); !r) {
+        return std::unexpected(Error(ErrorCode::PolicyRefused, "refusing to enroll into an unacceptable LUKS2 header: " + r.error().message));
+    }
+    if (rq.recovery_key) {
+        if (auto r = volume->check_pbkdf(rq.recovery_pbkdf); !r) return std::unexpected(r.error().context("recovery keyslot"));
+    }
+    auto vk = volume->volume_key(rq.unlock_key.secret_view(), -1);
+    if (!vk) return std::unexpected(vk.error());
+    auto tpm = tpm::TpmContext::open(rq.tcti);
+    if (!tpm) return std::unexpected(tpm.error());
+    auto values = policy_values(**tpm, rq);
+    if (!values) return std::unexpected(values.error());
+    auto secret = tpm::random_secret(**tpm, kSecretSize);
+    if (!secret) return std::unexpected(secret.error());
+    const SecretBuffer sealed_data = make_sealed_data(*secret, volume_key_pin(*vk));
+    auto token = seal_for(**tpm, rq, sealed_data, *values);
+    if (!token) return std::unexpected(token.error());
+    record_events(*token, rq);
+    auto parts = split_sealed_data(sealed_data);
+    if (!parts) return std::unexpected(parts.error());
+
+    // Keyslot first, token second: a crash in between leaves an unused keyslot, never a lost volume.
+    auto slot = volume->add_keyslot(*vk, parts->passphrase.secret_view(), luks::minimal_pbkdf2());
+    if (!slot) return std::unexpected(slot.error());
+    token->keyslot = *slot;
+    auto id = volume->add_token(token_to_json(*token).dump());
+    if (!id) return std::unexpected(id.error());
+    report.token = *id;
+    report.keyslot = *slot;
+    report.enrolled = *token;
+
+    if (rq.recovery_key) {
+        auto key = make_recovery_key();
+        if (!key) return std::unexpected(key.error());
+        auto rslot = volume->add_keyslot(*vk, key->secret_view(), rq.recovery_pbkdf);
+        if (!rslot) return std::unexpected(rslot.error().context("adding the recovery keyslot"));
+        report.recovery_keyslot = *rslot;
+        report.recovery_key = std::move(*key);
+    }
+    if (rq.wipe_others) {
+        auto tokens = volume->tokens();
+        if (!tokens) return std::unexpected(tokens.error());
+        for (const auto& t : *tokens) {
+            if (t.type != kTokenType || t.id == *id) continue;
+            auto wiped = wipe_tokens(*volume, t.id);
+            if (!wiped) return std::unexpected(wiped.error());
+            report.wiped_tokens.insert(report.wiped_tokens.end(), wiped->begin(), wiped->end());
+        }
+    }
+    return {};
+}
+
+Result<std::vector<int>> wipe_tokens(luks::Volume& volume, std::optional<int> only) {
+    auto tokens = volume.tokens();
+    if (!tokens) return std::unexpected(tokens.error());
+    std::vector<int> wiped;
+    for (const auto& t : *tokens) {
+        if (t.type != kTokenType || (only && *only != t.id)) continue;
+        auto doc = nlohmann::json::parse(t.json, nullptr, false);
+        // Token first, keyslot second: a crash in between leaves an orphan keyslot, never a token without its slot.
+        if (auto r = volume.remove_token(t.id); !r) return std::unexpected(r.error());
+        if (doc.is_object() && doc.contains("keyslots") && doc["keyslots"].is_array()) {
+            for (const auto& k : doc["keyslots"]) {
+                if (!k.is_string()) continue;
+                int slot = -1;
+                const std::string s = k.get<std::string>();
+                auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), slot);
+                if (ec != std::errc() || end != s.data() + s.size()) continue;
+                if (auto r = volume.destroy_keyslot(slot); !r) return std::unexpected(r.error());
+            }
+        }
+        wiped.push_back(t.id);
+    }
+    return wiped;
+}
+
+}  // namespace cvmunlock::engine
