@@ -43,7 +43,7 @@ inline constexpr std::size_t kEventDigestPrefix = 8;
 
 // Strict: unknown keys, wrong types, sizes or versions are InvalidInput naming the field.
 Result<CvmToken> token_from_json(std::string_view text);
-Result<CvmToken> token_from_json(const nlohmann::json& doc);
+Result<CvmToken> token_from_document(const nlohmann::json& doc);
 nlohmann::json token_to_json(const CvmToken& token);
 
 std::string base64_encode(ByteView data);

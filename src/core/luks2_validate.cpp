@@ -5,6 +5,8 @@
 // (CVE-2025-59054 class). See docs/header-validation.md.
 #include <algorithm>
 #include <array>
+#include <limits>
+#include <utility>
 #include <string_view>
 
 #include "cvmunlock/luks2_header.hpp"
@@ -18,10 +20,6 @@ using namespace luks2_fields;
 
 constexpr std::uint64_t kAlign = 4096;  // data offset alignment (spec 3.3)
 constexpr std::array<std::uint32_t, 4> kSectorSizes{512, 1024, 2048, 4096};
-
-bool contains(const std::vector<std::string>& list, std::string_view s) {
-    return std::ranges::find(list, s) != list.end();
-}
 
 std::string list_keys(const Json& obj) {
     std::string out;
@@ -77,7 +75,7 @@ Result<void> check_segment_fields(const Json& seg, const Layout& layout) {
     if (*size != "dynamic") {
         const auto n = parse_decimal(*size);
         if (!n) return malformed(path + ".size", in_quotes(*size) + " is neither \"dynamic\" nor a decimal string");
-        if (*n == 0 || *n % *sector_size != 0 || *n > UINT64_MAX - *offset) {
+        if (*n == 0 || *n % *sector_size != 0 || *n > std::numeric_limits<std::uint64_t>::max() - *offset) {
             return refuse(path + ".size", *size + " is not a non-zero multiple of the sector size");
         }
     }
@@ -134,7 +132,7 @@ Result<Binding> check_digests(const Json& digests, const Json& keyslots, const L
     Binding binding{id, {}};
     for (const auto& slot : **slots) {
         if (!slot.is_string() || !keyslots.contains(slot.get<std::string>()) ||
-            contains(binding.keyslots, slot.get<std::string>())) {
+            allows(binding.keyslots, slot.get<std::string>())) {
             return malformed(path + ".keyslots", "entries must be distinct names of existing keyslots");
         }
         binding.keyslots.push_back(slot.get<std::string>());
@@ -154,12 +152,13 @@ struct Sections {
 Result<Sections> top_sections(const Json& metadata) {
     if (!metadata.is_object()) return malformed("metadata", "must be a JSON object");
     Sections s;
-    for (const char* name : {"keyslots", "tokens", "segments", "digests", "config"}) {
+    const std::pair<const char*, const Json**> wanted[] = {{"keyslots", &s.keyslots}, {"tokens", &s.tokens},
+                                                            {"segments", &s.segments}, {"digests", &s.digests},
+                                                            {"config", &s.config}};
+    for (const auto& [name, slot] : wanted) {
         auto section = object_member(metadata, name, "");
         if (!section) return std::unexpected(section.error());
-        const std::string_view n(name);
-        (n == "keyslots" ? s.keyslots : n == "segments" ? s.segments : n == "digests" ? s.digests
-         : n == "config" ? s.config : s.tokens) = *section;
+        *slot = *section;
     }
     return s;
 }
@@ -168,7 +167,7 @@ Result<void> check_required_keyslot(const Json& keyslots, const Binding& binding
     const std::string name = std::to_string(keyslot);
     const std::string path = join("keyslots", name);
     if (keyslot < 0 || !keyslots.contains(name)) return refuse(path, "the required keyslot does not exist");
-    if (!contains(binding.keyslots, name)) {
+    if (!allows(binding.keyslots, name)) {
         return refuse(path, "the required keyslot is not bound to segment 0 (digest " + binding.digest +
                                 " binds only other keyslots)");
     }

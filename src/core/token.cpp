@@ -128,7 +128,7 @@ Result<void> parse_pin(const json& doc, CvmToken& t) {
 }
 }  // namespace
 
-Result<CvmToken> token_from_json(const json& doc) {
+Result<CvmToken> token_from_document(const json& doc) {
     if (!doc.is_object()) return bad("(document)", "not a JSON object");
     CvmToken t;
     for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin}) {
@@ -151,7 +151,7 @@ Result<CvmToken> token_from_json(const json& doc) {
 Result<CvmToken> token_from_json(std::string_view text) {
     json doc = json::parse(text, nullptr, false);
     if (doc.is_discarded()) return bad("(document)", "not valid JSON");
-    return token_from_json(doc);
+    return token_from_document(doc);
 }
 
 json token_to_json(const CvmToken& t) {

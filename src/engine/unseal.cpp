@@ -50,7 +50,7 @@ Result<SecretBuffer> pin_auth(tpm::TpmContext& tpm, const CvmToken& token, const
 
 Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin,
                                  const std::string& eventlog_path, RefusalDetail* detail) {
-    auto srk = tpm::load_srk(tpm, false);
+    auto srk = tpm::load_srk(tpm, false, &token.srk_name);
     if (!srk) return std::unexpected(srk.error());
     if (srk->name != token.srk_name) {
         return fail(ErrorCode::PolicyRefused,
@@ -85,7 +85,7 @@ Result<std::vector<FoundToken>> cvmunlock_tokens(const nlohmann::json& metadata)
     if (!metadata.contains("tokens") || !metadata["tokens"].is_object()) return out;
     for (const auto& [id, tok] : metadata["tokens"].items()) {
         if (!tok.is_object() || tok.value("type", "") != kTokenType) continue;
-        auto parsed = token_from_json(tok);
+        auto parsed = token_from_document(tok);
         if (!parsed) return std::unexpected(parsed.error().context("token " + id));
         int n = -1;
         auto [end, ec] = std::from_chars(id.data(), id.data() + id.size(), n);

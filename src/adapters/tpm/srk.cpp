@@ -32,13 +32,17 @@ Result<Bytes> name_of(ESYS_CONTEXT* esys, ESYS_TR handle) {
 }
 
 // Returns the persistent SRK, or an empty optional if 0x81000001 is free or holds another key.
-Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys) {
+Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expected_name) {
     ESYS_TR handle = ESYS_TR_NONE;
     TSS2_RC rc = Esys_TR_FromTPMPublic(esys, kSrkPersistentHandle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle);
     if (rc != TSS2_RC_SUCCESS) {
         // TPM_RC_HANDLE (format 1): nothing persistent there.
         if ((rc & TPM2_RC_FMT1) != 0 && (rc & 0x3F) == (TPM2_RC_HANDLE & 0x3F)) return std::optional<Srk>();
         return std::unexpected(tss_error("looking up the persistent SRK 0x81000001", rc));
+    }
+    if (expected_name != nullptr) {
+        auto name = name_of(esys, handle);
+        if (name && *name == *expected_name) return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true});
     }
     TPM2B_PUBLIC* pub_raw = nullptr;
     rc = Esys_ReadPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, nullptr, nullptr);
@@ -85,9 +89,9 @@ TPM2B_PUBLIC srk_template() {
     return t;
 }
 
-Result<Srk> load_srk(TpmContext& tpm, bool persist) {
+Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) {
     ESYS_CONTEXT* esys = tpm.esys();
-    auto existing = persistent_srk(esys);
+    auto existing = persistent_srk(esys, expected_name);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) return std::move(**existing);
 

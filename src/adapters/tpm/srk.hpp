@@ -44,6 +44,8 @@ TPM2B_PUBLIC srk_template();
 
 // Uses 0x81000001 if it holds a key of the SRK template; otherwise creates the
 // transient primary, and with `persist` makes it persistent at 0x81000001.
-Result<Srk> load_srk(TpmContext& tpm, bool persist);
+// With `expected_name` (unlock), a persistent key with that name is used as is:
+// the name already proves it is the enrolled SRK, so its template is not re-read.
+Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name = nullptr);
 
 }  // namespace cvmunlock::tpm

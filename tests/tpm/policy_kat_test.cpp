@@ -1,0 +1,81 @@
+// Known answers for the software policy digests: a trial policy session in a
+// real TPM (swtpm), driven by tpm2-tools, must compute the same digest.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+
+#include "cvmunlock/tpm_policy.hpp"
+#include "process.hpp"
+#include "swtpm.hpp"
+
+namespace cvmunlock {
+namespace {
+
+using testing::run_process;
+
+class PolicyKat : public ::testing::Test {
+protected:
+    void SetUp() override { ASSERT_TRUE(swtpm.ok()) << swtpm.error(); }
+    std::string path(const std::string& name) const { return swtpm.state_dir() + "/" + name; }
+    Bytes read(const std::string& name) const {
+        std::ifstream in(path(name), std::ios::binary);
+        return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    void write(const std::string& name, const Bytes& b) const {
+        std::ofstream(path(name), std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+    }
+    // The PCR values file tpm2-tools reads with -f: the digests concatenated in selection order.
+    std::string values_file(const PcrBankValues& bank) const {
+        Bytes all;
+        for (const auto& [pcr, v] : bank.values) all.insert(all.end(), v.begin(), v.end());
+        write("pcrs.bin", all);
+        return path("pcrs.bin");
+    }
+    static std::string list(const PcrBankValues& bank) {
+        std::string s = std::string(hash_alg_name(bank.bank)) + ":";
+        for (const auto& [pcr, v] : bank.values) s += (s.back() == ':' ? "" : ",") + std::to_string(pcr);
+        return s;
+    }
+    testing::Swtpm swtpm;
+};
+
+PcrBankValues sample(HashAlg bank, std::initializer_list<std::uint32_t> pcrs) {
+    PcrBankValues b{bank, {}};
+    std::uint8_t fill = 0x10;
+    for (auto p : pcrs) b.values[p] = Bytes(hash_alg_size(bank), fill++);
+    return b;
+}
+
+TEST_F(PolicyKat, PolicyPcrMatchesATrialSession) {
+    for (const auto& bank : {sample(HashAlg::Sha256, {7}), sample(HashAlg::Sha256, {0, 7, 15}),
+                             sample(HashAlg::Sha384, {0, 2, 4, 7, 23})}) {
+        SCOPED_TRACE(list(bank));
+        auto r = run_process({"tpm2_createpolicy", "-T", swtpm.tcti(), "--policy-pcr", "-l", list(bank), "-f",
+                              values_file(bank), "-L", path("policy.dat")});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        auto ours = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {bank});
+        ASSERT_TRUE(ours.has_value());
+        EXPECT_EQ(to_hex(*ours), to_hex(read("policy.dat")));
+    }
+}
+
+TEST_F(PolicyKat, PolicyPcrThenAuthValueMatchesATrialSession) {
+    const PcrBankValues bank = sample(HashAlg::Sha256, {7, 15});
+    const std::string t = swtpm.tcti();
+    ASSERT_EQ(run_process({"tpm2_startauthsession", "-T", t, "-S", path("s.ctx")}).exit_code, 0);
+    auto r = run_process({"tpm2_policypcr", "-T", t, "-S", path("s.ctx"), "-l", list(bank), "-f", values_file(bank)});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_process({"tpm2_policyauthvalue", "-T", t, "-S", path("s.ctx"), "-L", path("policy.dat")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_process({"tpm2_flushcontext", "-T", t, path("s.ctx")});
+    auto ours = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {bank});
+    ASSERT_TRUE(ours.has_value());
+    auto with_auth = policy_auth_value(HashAlg::Sha256, *ours);
+    ASSERT_TRUE(with_auth.has_value());
+    EXPECT_EQ(to_hex(*with_auth), to_hex(read("policy.dat")));
+}
+
+}  // namespace
+}  // namespace cvmunlock
