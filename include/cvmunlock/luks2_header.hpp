@@ -77,7 +77,7 @@ Result<Luks2Header> parse_luks2_header(ByteView bytes);
 
 // Writes 2 * primary.binary.hdr_size bytes: the primary at 0 and the secondary
 // at hdr_size (from `secondary` when set, else derived from the primary with
-// hdr_offset = hdr_size), each with its checksum recomputed. The JSON area is
+// hdr_offset = hdr_size), each with its SHA-256 checksum recomputed. The JSON area is
 // metadata.dump() (compact, keys sorted) padded with NULs; config.json_size is
 // written as given. InvalidInput when a field or the JSON does not fit.
 Result<Bytes> serialize_luks2_header(const Luks2Header& header);

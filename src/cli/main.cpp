@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <exception>
 
+#include "agent.hpp"
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
 #include "volume_cmds.hpp"
@@ -27,6 +28,7 @@ int main(int argc, char** argv) {
     EventLogOptions eventlog;
     add_eventlog_commands(app, eventlog, exit_code);
     add_volume_commands(app, exit_code);
+    cvmunlock::agent::add_agent_commands(app, exit_code);
 
     try {
         app.parse(argc, argv);

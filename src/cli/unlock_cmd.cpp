@@ -52,7 +52,7 @@ int run_unlock(const UnlockOptions& o) {
     };
     engine::UnlockReport rep;
     auto r = engine::unlock_volume(rq, rep);
-    const HashAlg bank = HashAlg::Sha256;
+    const HashAlg bank = rep.refusal.bank;
     if (o.json) {
         json codes = json::array();
         for (auto cc : rep.tpm_command_codes) codes.push_back(tpm_command_name(cc));

@@ -73,6 +73,9 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     for (const auto& v : o.pcr_values) {
         if (!parse_pcr_value(v, rq.bank, rq.literal_values)) return usage("--pcr-value: \"" + v + "\" is not N:" + o.bank + "=HEX");
     }
+    for (const auto& [pcr, value] : rq.literal_values) {
+        if (!pcrs->contains(pcr)) return usage("--pcr-value: PCR " + std::to_string(pcr) + " is not in --pcrs");
+    }
     if (o.lock_pcr == "none") {
         rq.lock_pcr.reset();
     } else {

@@ -30,6 +30,7 @@ Result<void> open_with_token(luks::Volume& volume, tpm::TpmContext& tpm, const F
                                              " yields a volume key that is not the one sealed in the vTPM: "
                                              "the header was altered");
     }
+    if (request.return_passphrase) report.passphrase = std::move(parts->passphrase);
     if (request.name) return volume.activate(*request.name, *key);
     return {};
 }

@@ -19,6 +19,7 @@ struct UnlockRequest {
     Luks2Policy header_policy;
     std::string eventlog_path;        // replayed on a refusal to name the event; may be missing
     PinSource pin;
+    bool return_passphrase = false;   // key socket: hand the checked keyslot passphrase back
 };
 
 struct UnlockReport {
@@ -27,6 +28,7 @@ struct UnlockReport {
     std::vector<std::uint32_t> tpm_command_codes;
     RefusalDetail refusal;
     std::vector<std::string> tried;  // one line per token that did not open, with the reason
+    SecretBuffer passphrase;         // with return_passphrase, after every check passed
 };
 
 // Validates the snapshot's metadata; returns the cvmunlock tokens it holds.

@@ -20,6 +20,7 @@ std::vector<std::uint32_t> policy_pcrs(const CvmToken& token) {
 
 void explain(tpm::TpmContext& tpm, const CvmToken& token, const std::string& eventlog_path, RefusalDetail* detail) {
     if (detail == nullptr) return;
+    detail->bank = token.pcr_bank;
     const auto pcrs = policy_pcrs(token);
     auto current = tpm.read_pcrs({{token.pcr_bank, std::set<std::uint32_t>(pcrs.begin(), pcrs.end())}});
     if (!current) return;
@@ -67,8 +68,9 @@ Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, co
     tpm::UnsealPolicy policy{token.pcr_bank, policy_pcrs(token), token.pin.has_value()};
     auto sealed = tpm::unseal(tpm, *srk, {token.tpm_public, token.tpm_private}, policy, *auth);
     if (!sealed) {
-        if (sealed.error().code == ErrorCode::PolicyRefused && !token.pin) explain(tpm, token, eventlog_path, detail);
-        if (sealed.error().code == ErrorCode::PolicyRefused && token.pin) {
+        const bool wrong_pin = sealed.error().message.rfind("wrong PIN", 0) == 0;
+        if (sealed.error().code == ErrorCode::PolicyRefused && !wrong_pin) explain(tpm, token, eventlog_path, detail);
+        if (wrong_pin) {
             if (auto l = tpm.lockout(); l && l->max_tries > l->counter) {
                 Error e = sealed.error();
                 e.message += "; " + std::to_string(l->max_tries - l->counter) + " tries left before lockout";

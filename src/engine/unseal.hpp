@@ -22,6 +22,7 @@ struct UnsealOutcome {
 };
 
 struct RefusalDetail {
+    HashAlg bank = HashAlg::Sha256;  // the token's policy bank
     std::vector<PcrChange> changes;  // which sealed PCRs changed, and the event when known
 };
 

@@ -1,1 +1,528 @@
+// The cloud host writes the disk, so it can rewrite the LUKS2 metadata of an
+// enrolled volume. Each test enrolls a genuine image, lets the "host" rewrite
+// its header, and checks both front ends: `cvmunlock unlock` (exit 1 with the
+// reason) and the token plugin inside a real `cryptsetup open --token-only`.
+// A cipher_null segment would map host-chosen plaintext and a cipher_null
+// keyslot accepts any passphrase (CVE-2025-59054 class); stock cryptsetup
+// 2.6.1 accepts both headers. See docs/header-validation.md.
+//
+// Nothing may be activated. There is no device-mapper here, so every test
+// checks (TearDown) that the device-mapper name it asks for never appeared and
+// that no loop device was attached over its images; the real activation path
+// is covered by the QEMU e2e tests (issue 4).
 #include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "cvmunlock/hash.hpp"
+#include "cvmunlock/luks2_header.hpp"
+#include "luks/volume.hpp"
+#include "process.hpp"
+#include "swtpm.hpp"
+#include "tpm/tpm_context.hpp"
+#include "unlock.hpp"
+
+namespace cvmunlock {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using testing::ProcessResult;
+using testing::run_process;
+
+// cryptsetup 2.6 loads token plugins only from its built-in directory
+// (--with-luks2-external-tokens-path); tests bind-mount a private copy over it.
+constexpr const char* kTokenDir = "/lib/x86_64-linux-gnu/cryptsetup";
+constexpr std::uint64_t kImageSize = 32u << 20;
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+Bytes random_bytes(std::size_t n) {
+    Bytes out(n);
+    if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) ADD_FAILURE() << "RAND_bytes failed";
+    return out;
+}
+
+Bytes read_range(const fs::path& file, std::uint64_t offset, std::uint64_t size) {
+    std::ifstream in(file, std::ios::binary);
+    in.seekg(static_cast<std::streamoff>(offset));
+    Bytes out(size);
+    in.read(reinterpret_cast<char*>(out.data()), static_cast<std::streamsize>(size));
+    out.resize(static_cast<std::size_t>(in.gcount()));
+    return out;
+}
+
+void write_at(const fs::path& file, std::uint64_t offset, ByteView bytes) {
+    std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
+    out.seekp(static_cast<std::streamoff>(offset));
+    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    ASSERT_TRUE(out.good()) << "writing " << file;
+}
+
+void write_file(const fs::path& file, ByteView bytes) {
+    std::ofstream(file, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                static_cast<std::streamsize>(bytes.size()));
+}
+
+class TempDir {
+public:
+    TempDir() {
+        char tpl[] = "/tmp/cvmunlock-header-attack-XXXXXX";
+        if (::mkdtemp(tpl) != nullptr) path_ = tpl;
+    }
+    ~TempDir() {
+        std::error_code ec;
+        if (!path_.empty()) fs::remove_all(path_, ec);
+    }
+    TempDir(const TempDir&) = delete;
+    TempDir& operator=(const TempDir&) = delete;
+    [[nodiscard]] const fs::path& path() const noexcept { return path_; }
+
+private:
+    fs::path path_;
+};
+
+// A private token directory holding only our plugin, bind-mounted over
+// cryptsetup's in a throwaway mount namespace for each command.
+class PluginDir {
+public:
+    PluginDir() {
+        std::error_code ec;
+        const fs::path plugin(CVMUNLOCK_TOKEN_PLUGIN);
+        ok_ = !dir_.path().empty() && fs::copy_file(plugin, dir_.path() / plugin.filename(), ec);
+    }
+    [[nodiscard]] bool ok() const noexcept { return ok_; }
+    ProcessResult run(const std::vector<std::string>& argv, const std::string& tcti) const {
+        std::vector<std::string> full{"unshare", "-m", "sh", "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\"",
+                                      dir_.path(), kTokenDir};
+        full.insert(full.end(), argv.begin(), argv.end());
+        return run_process(full, {"CVMUNLOCK_TCTI=" + tcti});
+    }
+
+private:
+    TempDir dir_;
+    bool ok_ = false;
+};
+
+// Test images: small, with the cheapest PBKDF2 libcryptsetup allows.
+void format_image(const fs::path& img, const fs::path& key_file, const std::vector<std::string>& extra = {}) {
+    std::ofstream{img};
+    fs::resize_file(img, kImageSize);
+    std::vector<std::string> argv{"cryptsetup", "luksFormat", "--type", "luks2", "--batch-mode", "--pbkdf", "pbkdf2",
+                                  "--pbkdf-force-iterations", "1000", "--key-file", key_file};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    argv.push_back(img);
+    const auto r = run_process(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+}
+
+// A 64-bit LUKS2 value, stored as a decimal string.
+std::uint64_t u64(const json& value) { return std::stoull(value.get<std::string>()); }
+
+Result<Luks2Header> header_of(const fs::path& img) {
+    return parse_luks2_header(read_range(img, 0, 2 * luks2::kMaxHdrSize));
+}
+
+json metadata_of(const fs::path& img) {
+    auto header = header_of(img);
+    EXPECT_TRUE(header) << header.error().message;
+    return header ? header->primary.metadata : json();
+}
+
+// The host's pen: edits the JSON metadata and writes both header copies back
+// with seqid bumped and checksums recomputed, as anyone who can write the disk can.
+void rewrite_metadata(const fs::path& img, const std::function<void(json&)>& edit) {
+    auto header = header_of(img);
+    ASSERT_TRUE(header) << header.error().message;
+    Luks2Header rewritten;
+    rewritten.primary = header->primary;
+    edit(rewritten.primary.metadata);
+    rewritten.primary.binary.seqid += 1;
+    auto bytes = serialize_luks2_header(rewritten);  // the secondary is derived from the primary
+    ASSERT_TRUE(bytes) << bytes.error().message;
+    ASSERT_NO_FATAL_FAILURE(write_at(img, 0, *bytes));
+}
+
+// Keyslot `from` of `donor` (JSON and binary area) becomes keyslot `to` of
+// `img`, in the area `to` had; donor's digest replaces img's, binding keyslot 0 and `to`.
+void transplant_keyslot(const fs::path& donor, const std::string& from, const fs::path& img, const std::string& to) {
+    const json theirs = metadata_of(donor), ours = metadata_of(img);
+    ASSERT_TRUE(theirs.is_object() && ours.is_object());
+    const json& their_area = theirs.at("keyslots").at(from).at("area");
+    const json& our_area = ours.at("keyslots").at(to).at("area");
+    ASSERT_EQ(their_area.at("size"), our_area.at("size"));
+    const Bytes area = read_range(donor, u64(their_area.at("offset")), u64(their_area.at("size")));
+    ASSERT_NO_FATAL_FAILURE(write_at(img, u64(our_area.at("offset")), area));
+    json keyslot = theirs.at("keyslots").at(from);
+    keyslot["area"]["offset"] = our_area.at("offset");
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img, [&](json& m) {
+        m["keyslots"][to] = keyslot;
+        json digest = theirs.at("digests").begin().value();
+        digest["keyslots"] = json::array({"0", to});
+        m["digests"] = json{{"0", digest}};
+    }));
+}
+
+// LUKS anti-forensic split with SHA-256 diffusion (LUKS1 On-Disk Format 2.4,
+// "AF-Splitter"; cryptsetup lib/luks1/af.c), which libcryptsetup merges back
+// when it opens a keyslot. The host may pick stripes 0..3998 freely (zeros
+// here); the last is the key XOR the diffusion folded over them.
+constexpr std::uint32_t kAfStripes = 4000;
+constexpr std::size_t kSectorSize = 512;  // AF material is stored in whole sectors
+
+Bytes diffuse(ByteView in) {
+    constexpr std::size_t kDigest = 32;
+    Bytes out;
+    for (std::uint32_t block = 0; std::size_t{block} * kDigest < in.size(); ++block) {
+        const auto part = in.subspan(block * kDigest, std::min(kDigest, in.size() - block * kDigest));
+        Bytes buf{static_cast<std::uint8_t>(block >> 24), static_cast<std::uint8_t>(block >> 16),
+                  static_cast<std::uint8_t>(block >> 8), static_cast<std::uint8_t>(block)};
+        buf.insert(buf.end(), part.begin(), part.end());
+        const auto h = hash_bytes(HashAlg::Sha256, buf);
+        out.insert(out.end(), h->begin(), h->begin() + static_cast<std::ptrdiff_t>(part.size()));
+    }
+    return out;
+}
+
+Bytes af_split(ByteView key) {
+    Bytes folded(key.size(), 0);
+    for (std::uint32_t i = 0; i + 1 < kAfStripes; ++i) folded = diffuse(folded);  // stripe i is zero
+    Bytes material((key.size() * kAfStripes + kSectorSize - 1) / kSectorSize * kSectorSize, 0);
+    for (std::size_t i = 0; i < key.size(); ++i) {
+        material[(kAfStripes - 1) * key.size() + i] = static_cast<std::uint8_t>(key[i] ^ folded[i]);
+    }
+    return material;
+}
+
+// cryptsetup runs a cipher_null keyslot area through the kernel crypto API
+// (AF_ALG), else through dm-crypt; sandboxes may have neither.
+bool kernel_crypto_api_available() {
+    const int fd = ::socket(AF_ALG, SOCK_SEQPACKET, 0);
+    if (fd < 0) return false;
+    ::close(fd);
+    return true;
+}
+
+// A loopback port nobody listens on: a TCTI pointing at it finds no TPM.
+int unused_port() {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    int port = 1;
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0) {
+        port = ntohs(a.sin_port);
+    }
+    ::close(fd);
+    return port;
+}
+
+// Loop devices whose backing file lies under `dir`.
+std::vector<std::string> loops_over(const fs::path& dir) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator("/sys/block", ec)) {
+        std::ifstream backing(e.path() / "loop" / "backing_file");
+        std::string file;
+        if (std::getline(backing, file) && file.starts_with(dir.string())) out.push_back(e.path().filename());
+    }
+    return out;
+}
+
+class HeaderAttack : public ::testing::Test {
+protected:
+    static void SetUpTestSuite() {
+        ::unsetenv("CVMUNLOCK_TCTI");  // run_process appends ours; an inherited one would win
+        ::setenv("TSS2_LOG", "all+NONE", 0);  // tpm2-tss logs the TPM errors the engine handles
+        tpm_ = new testing::Swtpm();
+        plugin_ = new PluginDir();
+    }
+    static void TearDownTestSuite() {
+        delete plugin_;
+        delete tpm_;
+    }
+
+    void SetUp() override {
+        ASSERT_TRUE(tpm_->ok()) << tpm_->error();
+        ASSERT_TRUE(plugin_->ok()) << "cannot copy " << CVMUNLOCK_TOKEN_PLUGIN;
+        ASSERT_FALSE(dir_.path().empty());
+        key_ = dir_.path() / "passphrase";
+        write_file(key_, random_bytes(32));
+        img_ = dir_.path() / "a.img";
+        ASSERT_NO_FATAL_FAILURE(format_image(img_, key_));
+        ASSERT_NO_FATAL_FAILURE(enroll(img_, key_, token_, slot_));
+    }
+
+    void TearDown() override {
+        EXPECT_FALSE(fs::exists("/dev/mapper/" + dm_name_)) << "a device-mapper device was activated";
+        EXPECT_EQ(loops_over(dir_.path()), std::vector<std::string>{}) << "a loop device was attached";
+    }
+
+    void enroll(const fs::path& img, const fs::path& key, int& token, int& keyslot) {
+        auto r = run_process({CVMUNLOCK_CLI, "enroll", img, "--tpm", tcti(), "--pcrs", "7", "--unlock-key-file", key,
+                              "--json"});
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+        const auto out = json::parse(r.out, nullptr, false);
+        ASSERT_TRUE(out.is_object()) << r.out;
+        token = out.value("token", -1);
+        keyslot = out.value("keyslot", -1);
+        ASSERT_GE(token, 0);
+        ASSERT_GE(keyslot, 0);
+    }
+
+    static std::string tcti() { return tpm_->tcti(); }
+    std::string slot() const { return std::to_string(slot_); }
+
+    ProcessResult unlock(const fs::path& img, bool test = true) const {
+        return run_process({CVMUNLOCK_CLI, "unlock", "--tpm", tcti(), img, test ? "--test" : dm_name_});
+    }
+
+    // cryptsetup with our plugin, asked to use only tokens, stopping before activation.
+    ProcessResult token_open(const fs::path& img, const std::string& tpm) const {
+        return plugin_->run({"cryptsetup", "open", "--test-passphrase", "--token-only", "-v", img}, tpm);
+    }
+
+    // Both front ends refuse and name every one of `why`: `cvmunlock unlock`,
+    // with --test and (refusing before any activation) without it, and the
+    // plugin in `cryptsetup open --token-only`. (Without --test-passphrase,
+    // cryptsetup needs device-mapper before it loads tokens: not here.)
+    void expect_refused(const fs::path& img, const std::vector<std::string>& why) const {
+        const std::vector<ProcessResult> runs{unlock(img, true), unlock(img, false), token_open(img, tcti())};
+        EXPECT_EQ(runs[0].exit_code, 1) << runs[0].err;
+        EXPECT_EQ(runs[1].exit_code, 1) << runs[1].err;
+        const ProcessResult& plugin = runs[2];
+        EXPECT_NE(plugin.exit_code, 0) << plugin.out << plugin.err;
+        EXPECT_LT(plugin.exit_code, 128) << "cryptsetup was killed by a signal";
+        EXPECT_TRUE(contains(plugin.err, "cvmunlock: token " + std::to_string(token_) + " refused: ")) << plugin.err;
+        for (const auto& run : runs) {
+            for (const auto& w : why) EXPECT_TRUE(contains(run.err, w)) << "missing \"" << w << "\" in: " << run.err;
+        }
+    }
+
+    // Unseals this volume's keyslot passphrase through the engine, as only the guest can.
+    SecretBuffer unseal_passphrase() const {
+        auto snapshot = luks::HeaderSnapshot::take(img_);
+        EXPECT_TRUE(snapshot) << snapshot.error().message;
+        if (!snapshot) return {};
+        auto tokens = engine::validated_tokens(*snapshot, Luks2Policy{});
+        auto tpm = tpm::TpmContext::open(tcti());
+        EXPECT_TRUE(tokens && !tokens->empty() && tpm);
+        if (!tokens || tokens->empty() || !tpm) return {};
+        auto parts = engine::unseal_token(**tpm, tokens->front().token, engine::PinSource{}, "", nullptr);
+        EXPECT_TRUE(parts) << parts.error().message;
+        return parts ? std::move(parts->passphrase) : SecretBuffer();
+    }
+
+    static testing::Swtpm* tpm_;
+    static PluginDir* plugin_;
+    TempDir dir_;
+    fs::path key_, img_;
+    int token_ = -1, slot_ = -1;
+    const std::string dm_name_ = "cvmunlock-attack-" + std::to_string(::getpid());
+};
+
+testing::Swtpm* HeaderAttack::tpm_ = nullptr;
+PluginDir* HeaderAttack::plugin_ = nullptr;
+
+// Control: rewriting the header through the same path with no change keeps it
+// acceptable, so the refusals below are due to the attacks, not the rewriting.
+TEST_F(HeaderAttack, RewriteWithoutChangeStillUnlocks) {
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [](json&) {}));
+    const auto cli = unlock(img_);
+    EXPECT_EQ(cli.exit_code, 0) << cli.err;
+    const auto plugin = token_open(img_, tcti());
+    EXPECT_EQ(plugin.exit_code, 0) << plugin.out << plugin.err;
+}
+
+// 1. The host keeps our keyslot and makes the data segment cipher_null: the
+// guest would read and write host-chosen plaintext.
+TEST_F(HeaderAttack, NullCipherDataSegmentIsRefused) {
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [](json& m) { m["segments"]["0"]["encryption"] = "cipher_null-ecb"; }));
+
+    const auto stock = run_process({"cryptsetup", "open", "--test-passphrase", "--key-file", key_, "-v", img_});
+    EXPECT_EQ(stock.exit_code, 0) << "stock cryptsetup no longer accepts this header: " << stock.err;
+    EXPECT_TRUE(contains(run_process({"cryptsetup", "luksDump", img_}).out, "cipher: cipher_null-ecb"));
+
+    expect_refused(img_, {"segments.0.encryption", "cipher_null-ecb"});
+}
+
+// 2. The host replaces our keyslot with a cipher_null one whose area holds, in
+// plain, the AF-split of a volume key it chose, and the digest with that key's
+// digest (taken from a volume it formatted with that key): any passphrase opens
+// it and yields the host's key.
+TEST_F(HeaderAttack, NullCipherKeyslotOpeningWithAnyPassphraseIsRefused) {
+    const Bytes host_key = random_bytes(64);
+    const fs::path host_key_file = dir_.path() / "host-volume-key", host_img = dir_.path() / "host.img";
+    write_file(host_key_file, host_key);
+    ASSERT_NO_FATAL_FAILURE(format_image(host_img, key_, {"--volume-key-file", host_key_file}));
+    const json donor = metadata_of(host_img);
+    const json genuine = metadata_of(img_);
+    ASSERT_TRUE(donor.is_object() && genuine.is_object());
+
+    json keyslot = donor.at("keyslots").at("0");
+    keyslot["area"]["encryption"] = "cipher_null-ecb";
+    keyslot["area"]["offset"] = genuine.at("keyslots").at(slot()).at("area").at("offset");
+    const Bytes material = af_split(host_key);
+    ASSERT_LE(material.size(), u64(keyslot["area"]["size"]));
+    ASSERT_NO_FATAL_FAILURE(write_at(img_, u64(keyslot["area"]["offset"]), material));
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [&](json& m) {
+        m["keyslots"][slot()] = keyslot;
+        json digest = donor.at("digests").at("0");
+        digest["keyslots"] = json::array({"0", slot()});
+        m["digests"] = json{{"0", digest}};
+    }));
+
+    EXPECT_TRUE(contains(run_process({"cryptsetup", "luksDump", img_}).out, "Cipher:     cipher_null-ecb"));
+    const fs::path any = dir_.path() / "any-passphrase";
+    write_file(any, random_bytes(32));
+    const auto stock = run_process({"cryptsetup", "open", "--test-passphrase", "--key-file", any, "-v", img_});
+    if (kernel_crypto_api_available()) {
+        EXPECT_EQ(stock.exit_code, 0) << "stock cryptsetup refuses the null keyslot: " << stock.err;
+        EXPECT_TRUE(contains(stock.out, "Key slot " + slot() + " unlocked.")) << stock.out;
+    } else {
+        // libcryptsetup reads a cipher_null area through AF_ALG (or dm-crypt):
+        // it loads this header, then cannot run the cipher in this sandbox.
+        std::printf("[   NOTE   ] no AF_ALG here: stock cryptsetup loads the header but cannot decrypt the null "
+                    "keyslot (exit %d)\n", stock.exit_code);
+    }
+
+    expect_refused(img_, {"keyslots." + slot() + ".area.encryption", "cipher_null-ecb"});
+}
+
+// 3a. Another volume's digest added before ours and bound to the keyslot our
+// token names, ours kept for keyslot 0. libcryptsetup takes the first digest
+// of segment 0 (so it calls the plugin for that keyslot) and loads the header;
+// the validator allows exactly one digest.
+TEST_F(HeaderAttack, SecondDigestFromAnotherVolumeIsRefused) {
+    const fs::path other = dir_.path() / "b.img";
+    ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
+    const json donor = metadata_of(other);
+    ASSERT_TRUE(donor.is_object());
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [&](json& m) {
+        json theirs = donor.at("digests").at("0"), ours = m["digests"]["0"];
+        theirs["keyslots"] = json::array({slot()});
+        ours["keyslots"] = json::array({"0"});
+        m["digests"] = json{{"0", theirs}, {"1", ours}};
+    }));
+
+    const auto stock = run_process({"cryptsetup", "luksDump", img_});
+    EXPECT_EQ(stock.exit_code, 0) << "stock cryptsetup no longer loads this header: " << stock.err;
+
+    expect_refused(img_, {"digests: has 2 digest(s)"});
+}
+
+// 3b. Another volume enrolled on the same vTPM: its cvmunlock keyslot, binary
+// area and digest transplanted as the keyslot our token names. Our unsealed
+// secret does not open it.
+TEST_F(HeaderAttack, KeyslotFromAnotherEnrolledVolumeIsRefused) {
+    const fs::path other = dir_.path() / "b.img";
+    ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
+    int other_token = -1, other_slot = -1;
+    ASSERT_NO_FATAL_FAILURE(enroll(other, key_, other_token, other_slot));
+    ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
+
+    expect_refused(img_, {"keyslot " + slot() + " does not open"});
+}
+
+// 3c. As 3b, but the host also learned our keyslot passphrase (not the volume
+// key): the transplanted keyslot opens with it and yields the other volume's
+// key. Only the volume-key pin sealed in the vTPM can tell.
+TEST_F(HeaderAttack, KeyslotOpeningWithLeakedSecretFailsTheVolumeKeyPin) {
+    const Bytes other_key = random_bytes(64);
+    const fs::path other_key_file = dir_.path() / "b-volume-key", other = dir_.path() / "b.img";
+    write_file(other_key_file, other_key);
+    ASSERT_NO_FATAL_FAILURE(format_image(other, key_, {"--volume-key-file", other_key_file}));
+    int other_slot = -1;
+    {
+        const SecretBuffer leaked = unseal_passphrase();
+        ASSERT_FALSE(leaked.empty());
+        auto volume = luks::Volume::open(other);
+        ASSERT_TRUE(volume) << volume.error().message;
+        auto added = volume->add_keyslot(SecretBuffer::copy_of(other_key), leaked.secret_view(), luks::minimal_pbkdf2());
+        ASSERT_TRUE(added) << added.error().message;
+        other_slot = *added;
+    }
+    ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
+
+    expect_refused(img_, {"keyslot " + slot() + " yields a volume key that is not the one sealed in the vTPM"});
+}
+
+// 4. Check and use read the same bytes: the engine unlocks from a snapshot
+// taken before the host rewrote the disk (so libcryptsetup loaded the snapshot,
+// whose metadata it validates again), and refuses a snapshot of a rewritten
+// header even once the disk is genuine again.
+TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
+    const auto null_segment = [](json& m) { m["segments"]["0"]["encryption"] = "cipher_null-ecb"; };
+    engine::UnlockRequest request;
+    request.device = img_;
+    request.tcti = tcti();
+    request.name = std::nullopt;  // test only
+
+    auto genuine = luks::HeaderSnapshot::take(img_);
+    ASSERT_TRUE(genuine) << genuine.error().message;
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, null_segment));
+    engine::UnlockReport report;
+    auto r = engine::unlock_from_snapshot(*genuine, request, report);
+    EXPECT_TRUE(r) << r.error().message;
+    EXPECT_EQ(report.keyslot, slot_);
+    const auto fresh = unlock(img_);
+    EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
+    EXPECT_TRUE(contains(fresh.err, "segments.0.encryption")) << fresh.err;
+
+    auto rewritten = luks::HeaderSnapshot::take(img_);
+    ASSERT_TRUE(rewritten) << rewritten.error().message;
+    ASSERT_NO_FATAL_FAILURE(write_at(img_, 0, genuine->bytes()));
+    ASSERT_EQ(unlock(img_).exit_code, 0);
+    engine::UnlockReport refused;
+    r = engine::unlock_from_snapshot(*rewritten, request, refused);
+    ASSERT_FALSE(r);
+    EXPECT_EQ(r.error().code, ErrorCode::PolicyRefused);
+    EXPECT_TRUE(contains(r.error().message, "segments.0.encryption")) << r.error().message;
+}
+
+// 5. The plugin on a genuine volume: it unlocks with the vTPM; without one it
+// fails cleanly and cryptsetup falls back to the passphrase; luksDump shows
+// our token.
+TEST_F(HeaderAttack, PluginUnlocksGenuineVolumeAndFailsCleanlyWithoutTpm) {
+    const auto ok = token_open(img_, tcti());
+    EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+    EXPECT_TRUE(contains(ok.out + ok.err, "cvmunlock: unsealed from the vTPM (token " + std::to_string(token_) +
+                                              ", keyslot " + slot() + ")"))
+        << ok.out << ok.err;
+
+    const std::string no_tpm = "swtpm:host=127.0.0.1,port=" + std::to_string(unused_port());
+    const auto down = token_open(img_, no_tpm);
+    EXPECT_NE(down.exit_code, 0) << down.out << down.err;
+    EXPECT_LT(down.exit_code, 128) << "cryptsetup was killed by a signal";
+    EXPECT_TRUE(contains(down.err, "cvmunlock: token " + std::to_string(token_) + " refused: cannot open TPM"))
+        << down.err;
+
+    const auto fallback = plugin_->run({"cryptsetup", "open", "--test-passphrase", "-v", "--key-file", key_, img_}, no_tpm);
+    EXPECT_EQ(fallback.exit_code, 0) << fallback.out << fallback.err;
+    EXPECT_TRUE(contains(fallback.err, "refused: cannot open TPM")) << fallback.err;
+    EXPECT_TRUE(contains(fallback.out, "Key slot 0 unlocked.")) << fallback.out;
+
+    const auto dump = plugin_->run({"cryptsetup", "luksDump", img_}, tcti());
+    EXPECT_EQ(dump.exit_code, 0) << dump.err;
+    EXPECT_TRUE(contains(dump.out, "cvmunlock PCRs: 7 (sha256)")) << dump.out;
+}
+
+}  // namespace
+}  // namespace cvmunlock

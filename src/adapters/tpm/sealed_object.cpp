@@ -175,7 +175,9 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     }
     TPM2B_SENSITIVE_DATA* out_raw = nullptr;
     rc = Esys_Unseal(esys, loaded, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
-    session->consumed();  // continueSession was clear: the TPM closed it
+    // continueSession was clear: a successful Unseal closed the session; after a
+    // failure it is still loaded and the Session destructor flushes it.
+    if (rc == TSS2_RC_SUCCESS) session->consumed();
     EsysPtr<TPM2B_SENSITIVE_DATA> out(out_raw);
     if (rc != TSS2_RC_SUCCESS) {
         Error e = tss_error("TPM2_Unseal", rc);

@@ -1,0 +1,323 @@
+#!/usr/bin/env bash
+# End-to-end boot of an encrypted-root guest: a dracut initramfs built with
+# the cvmunlock module (`dracut --add cvmunlock`, as an image builder does),
+# Debian's kernel, a LUKS2 root image enrolled on the host, OVMF and swtpm
+# under QEMU (TCG). See README.md for the scenarios.
+#
+# usage: e2e_test.sh SCENARIO CVMUNLOCK BUILD_DIR CACHE_DIR
+#   SCENARIO   provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped
+#   CVMUNLOCK  the cvmunlock binary (host-side enrolment)
+#   BUILD_DIR  the build tree; `cmake --install` stages what goes in the image
+#   CACHE_DIR  shared with tests/qemu: kernel, captured event log; the e2e
+#              guest lives in CACHE_DIR/e2e, the last consoles in e2e/artefacts
+# exit: 0 pass, 1 fail, 2 usage, 77 skip (a prerequisite cannot be had)
+# shellcheck source-path=SCRIPTDIR
+set -uo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+src_dir=$(cd "$here/../.." && pwd)
+qemu_dir="$src_dir/tests/qemu"
+# shellcheck source=../qemu/lib/guest_cache.sh
+source "$qemu_dir/lib/guest_cache.sh"
+# shellcheck source=../qemu/lib/boot.sh
+source "$qemu_dir/lib/boot.sh"
+# shellcheck source=lib/guest_build.sh
+source "$here/lib/guest_build.sh"
+# shellcheck source=lib/provision.sh
+source "$here/lib/provision.sh"
+# shellcheck source=lib/vm.sh
+source "$here/lib/vm.sh"
+
+readonly SKIP=77
+# Seconds to wait for another run that is filling the cache (dracut: ~2 min).
+readonly CACHE_LOCK_TIMEOUT=1800
+# Seconds one boot may take, from QEMU's start to power-off (TCG).
+readonly BOOT_TIMEOUT=${CVMUNLOCK_E2E_TIMEOUT:-300}
+readonly PROMPT="Please enter passphrase for disk"
+readonly MARKER="CVMUNLOCK-E2E-MARKER root file system reached"
+# Guest kernel command line: no emergency shell (power off instead), the
+# journal on the console so the token plugin's verdicts (libcryptsetup log
+# lines of systemd-cryptsetup) and the agent's show.
+readonly CMDLINE="console=ttyS0 panic=-1 rd.shell=0 rd.emergency=poweroff systemd.journald.forward_to_console=1"
+# The root volume without crypttab: the generator names it luks-<UUID>.
+readonly UUID_ROOT="luks-$E2E_LUKS_UUID"
+readonly UUID_ARGS="rd.luks.uuid=$E2E_LUKS_UUID root=/dev/mapper/$UUID_ROOT"
+# The key-socket scenario's crypttab: the key file is the agent's socket.
+readonly KEY_SOCKET_CRYPTTAB="root UUID=$E2E_LUKS_UUID /run/cvmunlock/key.sock luks"
+
+skip() {
+	log "SKIP: $*"
+	exit "$SKIP"
+}
+fail() {
+	log "FAIL: $*"
+	exit 1
+}
+
+check_prerequisites() {
+	local tool file
+	for tool in qemu-system-x86_64 swtpm dracut unshare cryptsetup mkfs.ext4 gcc depmod \
+		dpkg-deb apt-get cmake jq flock zstd mkfifo; do
+		command -v "$tool" >/dev/null || skip "$tool not found (scripts/packages/e2e.txt)"
+	done
+	for file in "$OVMF_CODE" "$OVMF_VARS" "$OVMF_CODE_SECBOOT" "$OVMF_VARS_SECBOOT" \
+		/usr/lib/systemd/systemd-cryptsetup; do
+		[[ -e $file ]] || skip "$file not found (scripts/packages/e2e.txt)"
+	done
+	[[ -n $(gcc -print-file-name=libc.a) && -f $(gcc -print-file-name=libc.a) ]] ||
+		skip "no static libc for the guest's init (package libc6-dev)"
+	((EUID == 0)) || skip "needs root: dracut runs in a private mount namespace over the staged install"
+	unshare --mount true 2>/dev/null || skip "cannot create a mount namespace here"
+}
+
+# with_lock FILE COMMAND...: runs COMMAND holding an exclusive flock on FILE.
+with_lock() {
+	local file=$1 fd rc=0
+	shift
+	exec {fd}>"$file" || return 1
+	flock -w "$CACHE_LOCK_TIMEOUT" "$fd" || {
+		log "lock $file busy for ${CACHE_LOCK_TIMEOUT} s"
+		exec {fd}>&-
+		return 1
+	}
+	"$@" || rc=$?
+	exec {fd}>&-
+	return "$rc"
+}
+
+# build_guest: fills INITRAMFS, EVENTLOG, PROVISIONED and STAGED_UNITS
+# (cached); for the key-socket scenario, INITRAMFS has KEY_SOCKET_CRYPTTAB.
+build_guest() {
+	local moddir root_image start stage="$cache/e2e/stage" crypttab=""
+	start=$EPOCHSECONDS
+	moddir=$(e2e_kernel_modules "$cache" "$KDIR") || return
+	e2e_stage_install "$build_dir" "$src_dir" "$stage" || return
+	# The units staged, read now: another test may stage again once we unlock.
+	STAGED_UNITS=$(find "$stage" -path '*/systemd/system/cvmunlock-*' -printf ' %f ') || return
+	if [[ $scenario == key-socket ]]; then
+		staged cvmunlock-key.socket || return "$SKIP"
+		crypttab="$cache/e2e/crypttab-key-socket"
+		printf '%s\n' "$KEY_SOCKET_CRYPTTAB" >"$crypttab" || return
+	fi
+	INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "$crypttab") || return
+	root_image=$(e2e_cache_root_image "$cache" "$here/guest/init.c") || return
+	EVENTLOG=$(e2e_firmware_eventlog "$cache" "$cli" "$qemu_dir/firmware_eventlog_test.sh") || return
+	PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
+	log "guest ready in $((EPOCHSECONDS - start)) s"
+}
+
+prepare_guest() {
+	local rc=0
+	mkdir -p "$cache/e2e" || fail "cannot create $cache/e2e"
+	# The kernel is tests/qemu's, under its lock; the rest under ours.
+	KDIR=$(with_lock "$cache/.lock" cache_kernel "$cache") || rc=$?
+	((rc == SKIP)) && skip "the guest kernel cannot be obtained"
+	((rc == 0)) || fail "could not fetch the guest kernel into $cache"
+	KERNEL="$KDIR/vmlinuz"
+	with_lock "$cache/e2e/.lock" build_guest || rc=$?
+	((rc == SKIP)) && skip "a guest prerequisite cannot be obtained (or, for key-socket: no cvmunlock-key.socket installed)"
+	((rc == 0)) || fail "could not prepare the guest in $cache/e2e"
+	log "kernel:      $KDIR"
+	log "initramfs:   $INITRAMFS"
+	log "event log:   $EVENTLOG"
+	log "provisioned: $PROVISIONED"
+}
+
+# new_run_dir TPM_STATE: a private copy of the enrolled disk and of the vTPM
+# state (fresh when TPM_STATE is empty).
+new_run_dir() {
+	run_dir=$(mktemp -d "${TMPDIR:-/tmp}/cvmunlock-e2e-$scenario.XXXXXX") || fail "mktemp"
+	{ mkdir -p "$run_dir/tpm/state" && cp "$PROVISIONED/disk.img" "$run_dir/disk.img"; } || fail "cannot copy the disk"
+	if [[ -n $1 ]]; then
+		cp -a "$1/." "$run_dir/tpm/state/" || fail "cannot copy the vTPM state"
+	fi
+}
+
+# boot FIRMWARE ARGS: starts the guest on the run dir's disk and vTPM, with
+# ARGS added to the kernel command line.
+boot() {
+	log "booting ($1, timeout ${BOOT_TIMEOUT} s) with $2"
+	e2e_vm_start "$run_dir" "$1" "$KERNEL" "$INITRAMFS" "$run_dir/disk.img" "$CMDLINE $2" ||
+		fail "could not start the guest"
+}
+
+# staged UNIT: whether the build installs UNIT (so the initramfs has it).
+staged() { [[ $STAGED_UNITS == *" $1 "* ]]; }
+
+# save_console: keeps the console of the last boot of this scenario.
+save_console() {
+	[[ -n ${run_dir:-} && -f $run_dir/console.log ]] || return 0
+	mkdir -p "$cache/e2e/artefacts/$scenario" &&
+		tr -d '\r' <"$run_dir/console.log" >"$cache/e2e/artefacts/$scenario/console.log"
+}
+
+# console_fail WHY: fails with the end of the console.
+console_fail() {
+	save_console
+	log "console: $cache/e2e/artefacts/$scenario/console.log; its end:"
+	tr -d '\r' <"$run_dir/console.log" | tail -n 40 >&2
+	fail "$scenario: $*"
+}
+
+# console_value KEY: the rest of the guest init's "CVMUNLOCK-E2E-KEY " line.
+console_value() {
+	tr -d '\r' <"$run_dir/console.log" | sed -n "s|^CVMUNLOCK-E2E-$1 ||p" | tail -n 1
+}
+
+# expect_root_opened NAME: the guest reached the root file system on the
+# dm-crypt volume NAME.
+expect_root_opened() {
+	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" || console_fail "the root file system was not reached"
+	e2e_vm_wait 60 || console_fail "the guest did not power off"
+	local root
+	root=$(console_value ROOT)
+	[[ $root == "/dev/mapper/$1 ext4" ]] || console_fail "/ is '$root', not /dev/mapper/$1"
+	log "root: $root, dm: $(console_value DM)"
+}
+
+# expect_no_prompt_boot NAME: the guest reaches the root file system on NAME
+# and no passphrase prompt ever appears.
+expect_no_prompt_boot() {
+	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" "$PROMPT" || console_fail "neither the root file system nor a prompt"
+	[[ $VM_MATCHED == "$MARKER" ]] || console_fail "a passphrase prompt appeared; refusal: $(refusal_line)"
+	expect_root_opened "$1"
+	save_console
+	! e2e_vm_console_has "$PROMPT" || console_fail "a passphrase prompt appeared"
+}
+
+# refusal_line: the token plugin's refusal on the console.
+refusal_line() {
+	tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'cvmunlock: token [0-9]* refused' || true
+}
+
+scenario_provision() {
+	local dump
+	dump=$(cryptsetup luksDump --dump-json-metadata "$PROVISIONED/disk.img") || fail "luksDump"
+	jq -e '[.tokens[] | select(.type == "cvmunlock")] | length == 1' <<<"$dump" >/dev/null ||
+		fail "the enrolled image has no cvmunlock token"
+	jq -e '.keyslots | length == 3' <<<"$dump" >/dev/null ||
+		fail "expected 3 keyslots (passphrase, sealed key, recovery key)"
+	log "enrolled: $(jq -c 'del(.recovery_key)' "$PROVISIONED/enroll.json")"
+	log "sealed to: $(jq -c '.tokens[] | select(.type == "cvmunlock") | .pcr_values' <<<"$dump")"
+	log "PCR 7 of the captured log: $("$cli" eventlog replay --log "$EVENTLOG" --json | jq -r '.banks.sha256["7"]')"
+}
+
+# b: the token plugin opens the root volume inside systemd-cryptsetup.
+scenario_token_unlock() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	boot ovmf "$UUID_ARGS"
+	expect_no_prompt_boot "$UUID_ROOT"
+	e2e_vm_console_has "cvmunlock: unsealed" || console_fail "no success line from the token plugin"
+	log "$(tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'cvmunlock: unsealed')"
+	expect_mounts
+	expect_verdict
+	expect_locked
+}
+
+# expect_mounts: the initrd mounted securityfs (the event log) and configfs
+# (the SEV-SNP TSM report interface); switch-root moved them along.
+expect_mounts() {
+	local point want fstype
+	for point in /sys/kernel/security:securityfs /sys/kernel/config:configfs; do
+		want=${point#*:}
+		point=${point%:*}
+		fstype=$(console_value "MOUNT $point")
+		[[ $fstype == "$want" ]] || console_fail "$point is '$fstype', not $want"
+	done
+	log "securityfs and configfs mounted"
+}
+
+# expect_locked: with cvmunlock-lock.service in the initrd, the lock PCR (15)
+# was extended before switch-root, so the real root cannot unseal again.
+expect_locked() {
+	staged cvmunlock-lock.service || return 0
+	local pcr15
+	pcr15=$(console_value "PCR sha256 15")
+	[[ -n $pcr15 && $pcr15 == *[!0]* ]] || console_fail "PCR 15 is '$pcr15' after the initrd: not locked"
+	log "PCR 15 after the initrd: $pcr15 (locked)"
+}
+
+# c: the initramfs's crypttab names the agent's socket as the key file
+# ("root UUID=... /run/cvmunlock/key.sock luks"); systemd-cryptsetup then
+# reads the key from cvmunlock-key.socket and tries no token plugin.
+scenario_key_socket() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	boot ovmf "root=/dev/mapper/root"
+	expect_no_prompt_boot root
+	e2e_vm_console_has "key unsealed from the vTPM and served" || console_fail "the key socket served no key"
+	log "$(tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'key unsealed from the vTPM and served')"
+	! e2e_vm_console_has "cvmunlock: unsealed" || console_fail "the token plugin opened the volume, not the key socket"
+	expect_verdict
+	expect_locked
+}
+
+# expect_verdict: cvmunlock-agent.service ran in the initrd and its verdict
+# (/run/cvmunlock/verdict.json, kept across switch-root) says the event log
+# replays to the vTPM's PCRs.
+expect_verdict() {
+	staged cvmunlock-agent.service || return 0
+	local verdict
+	verdict=$(console_value VERDICT)
+	[[ $verdict != "(absent)" ]] || console_fail "no /run/cvmunlock/verdict.json: cvmunlock-agent.service did not run"
+	jq -e '.eventlog.ok == true' <<<"$verdict" >/dev/null || console_fail "verdict: $verdict"
+	log "verdict: $(jq -c . <<<"$verdict")"
+}
+
+# typed_unlock FIRMWARE SECRET WANT: boots, expects a refusal naming WANT,
+# answers the passphrase prompt with SECRET, expects the root file system.
+typed_unlock() {
+	local firmware=$1 secret=$2 want=$3 refusal
+	boot "$firmware" "$UUID_ARGS"
+	e2e_vm_expect "$BOOT_TIMEOUT" "$PROMPT" "$MARKER" || console_fail "no passphrase prompt"
+	[[ $VM_MATCHED == "$PROMPT" ]] || console_fail "the volume opened although it should have been refused"
+	refusal=$(refusal_line)
+	log "refusal: $refusal"
+	[[ $refusal == *"$want"* ]] || console_fail "the refusal does not say '$want'"
+	# Let the password agent switch the terminal to non-canonical mode first.
+	sleep 2
+	e2e_vm_type "$secret"
+	expect_root_opened "$UUID_ROOT"
+	save_console
+}
+
+# d: Secure Boot on changes PCR 7: refused, naming PCR 7; the passphrase opens.
+scenario_pcr7_tampered() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	typed_unlock ovmf-secboot "$E2E_PASSPHRASE" "PCR 7"
+	local sealed now
+	sealed=$(cryptsetup luksDump --dump-json-metadata "$PROVISIONED/disk.img" |
+		jq -r '.tokens[] | select(.type == "cvmunlock") | .pcr_values["7"]')
+	now=$(console_value "PCR sha256 7" | tr 'A-F' 'a-f')
+	log "PCR 7 sealed $sealed, in the guest $now"
+	[[ -n $now && $now != "$sealed" ]] || fail "PCR 7 did not change"
+}
+
+# e: another vTPM (fresh state, another SRK): refused; the recovery key opens.
+scenario_vtpm_swapped() {
+	new_run_dir ""
+	typed_unlock ovmf "$(jq -r .recovery_key "$PROVISIONED/enroll.json")" "storage root key"
+}
+
+main() {
+	(($# == 4)) || {
+		log "usage: $0 provision|token-unlock|key-socket|pcr7-tampered|vtpm-swapped CVMUNLOCK BUILD_DIR CACHE_DIR"
+		exit 2
+	}
+	scenario=$1 cli=$2 build_dir=$3 cache=$4
+	case $scenario in
+	provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped) ;;
+	*) log "unknown scenario $scenario" && exit 2 ;;
+	esac
+	[[ -x $cli ]] || fail "$cli is not an executable"
+	cli=$(cd "${cli%/*}" && pwd)/${cli##*/}
+	check_prerequisites
+	mkdir -p "$cache" || fail "cannot create $cache"
+	cache=$(cd "$cache" && pwd)
+	run_dir=""
+	trap 'e2e_vm_stop; stop_host_swtpm; [[ -z $run_dir ]] || rm -rf "$run_dir"' EXIT
+	prepare_guest
+	"scenario_${scenario//-/_}"
+	echo "PASS: e2e $scenario"
+}
+
+main "$@"
