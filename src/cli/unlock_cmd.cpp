@@ -19,7 +19,7 @@ using nlohmann::json;
 
 struct UnlockOptions {
     std::string device, name, tpm, eventlog = kDefaultEventLog, pin_file;
-    bool test = false, json = false;
+    bool test = false, json = false, key_to_stdout = false;
 };
 
 json refusal_json(const engine::UnlockReport& rep, HashAlg bank) {
@@ -33,14 +33,19 @@ json refusal_json(const engine::UnlockReport& rep, HashAlg bank) {
 }
 
 int run_unlock(const UnlockOptions& o) {
-    if (!o.test && o.name.empty()) {
-        std::fprintf(stderr, "cvmunlock: unlock: give a NAME to activate, or --test\n");
+    if (!o.test && !o.key_to_stdout && o.name.empty()) {
+        std::fprintf(stderr, "cvmunlock: unlock: give a NAME to activate, or --test, or --key-to-stdout\n");
+        return kExitUsage;
+    }
+    if (o.key_to_stdout && (o.json || !o.name.empty())) {
+        std::fprintf(stderr, "cvmunlock: unlock: --key-to-stdout writes only the key: no NAME, no --json\n");
         return kExitUsage;
     }
     engine::UnlockRequest rq;
     rq.device = o.device;
     rq.tcti = tpm::resolve_tcti(o.tpm);
-    if (!o.test) rq.name = o.name;
+    if (!o.test && !o.key_to_stdout) rq.name = o.name;
+    rq.return_passphrase = o.key_to_stdout;
     rq.eventlog_path = o.eventlog;
     rq.pin = [&o]() -> std::optional<SecretBuffer> {
         auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device) : read_secret_file(o.pin_file);
@@ -66,6 +71,12 @@ int run_unlock(const UnlockOptions& o) {
         for (const auto& c : rep.refusal.changes) std::fprintf(stderr, "cvmunlock: %s\n", describe_change(c, bank).c_str());
         return report_error("unlock " + o.device, r.error());
     }
+    if (o.key_to_stdout) {
+        // For initramfs-tools keyscripts (crypttab keyscript=): the checked keyslot passphrase, nothing else.
+        std::fwrite(rep.passphrase.secret_bytes(), 1, rep.passphrase.size(), stdout);
+        std::fflush(stdout);
+        return kExitOk;
+    }
     if (!o.json) {
         std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
                      o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), rep.token, rep.keyslot,
@@ -88,6 +99,8 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     unlock->add_option("--eventlog", u.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
     unlock->add_option("--pin-file", u.pin_file, "Read the PIN from a file, or - for stdin (default: ask when needed)");
     unlock->add_flag("--json", u.json, "Machine-readable report, with the TPM commands sent");
+    unlock->add_flag("--key-to-stdout", u.key_to_stdout,
+                     "Write the checked keyslot passphrase to stdout instead of activating (crypttab keyscripts)");
     unlock->footer(kExitCodeHelp);
     unlock->final_callback([&exit_code]() { exit_code = run_unlock(u); });
 
