@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
+# Checks are passed to eval as single-quoted strings on purpose.
+# shellcheck disable=SC2016,SC2317,SC2034
 # Runs the initramfs-tools hook into a temporary DESTDIR, as mkinitramfs would,
 # and checks what it copied; shellchecks the hook and the keyscript.
 #   initramfs_tools_hook_test.sh CVMUNLOCK TOKEN_PLUGIN SOURCE_DIR
 set -u
-# Checks are passed to eval as single-quoted strings on purpose.
-# shellcheck disable=SC2016,SC2317,SC2034
 cli=$1 plugin=$2 src=$3
 hook=$src/initramfs-hooks/initramfs-tools/hooks/cvmunlock
 keyscript=$src/initramfs-hooks/initramfs-tools/keyscript
