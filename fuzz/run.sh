@@ -10,7 +10,7 @@
 set -euo pipefail
 
 readonly max_len=1048576  # = kMaxInputSize in fuzz/fuzz_support.hpp
-readonly targets=(fuzz_eventlog fuzz_pcr_json)
+readonly targets=(fuzz_eventlog fuzz_pcr_json fuzz_token fuzz_luks2)
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$fuzz_dir")
@@ -57,10 +57,22 @@ seed_root=$(mktemp -d)
 trap 'rm -rf -- "$seed_root"' EXIT
 
 make_seed_corpora() {
-    mkdir -p "$seed_root/fuzz_eventlog" "$seed_root/fuzz_pcr_json"
+    mkdir -p "$seed_root/fuzz_eventlog" "$seed_root/fuzz_pcr_json" "$seed_root/fuzz_token" "$seed_root/fuzz_luks2"
     copy_seeds "$repo/tests/data/eventlog" "$seed_root/fuzz_eventlog"
     copy_seeds "$fuzz_dir/seeds/pcr_json" "$seed_root/fuzz_pcr_json"
     cp -- "$repo/tests/data/eventlog/expected_pcrs.json" "$seed_root/fuzz_pcr_json/"
+    copy_seeds "$fuzz_dir/seeds/token" "$seed_root/fuzz_token"
+    # A real LUKS2 header region (both copies), made with the stock cryptsetup.
+    if command -v cryptsetup >/dev/null; then
+        local img=$seed_root/luks2.img
+        truncate -s 16M "$img"
+        printf 'seed' >"$seed_root/key"
+        if cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 \
+            --key-file "$seed_root/key" "$img" >/dev/null 2>&1; then
+            head -c 32768 "$img" >"$seed_root/fuzz_luks2/luks2-header"
+        fi
+        rm -f -- "$img" "$seed_root/key"
+    fi
 }
 
 # Runs one target; returns libFuzzer's exit status and lists this run's artefacts.

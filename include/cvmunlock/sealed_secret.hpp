@@ -4,6 +4,8 @@
 // the sealed data, never in the host-writable token.
 #pragma once
 
+#include <string_view>
+
 #include "cvmunlock/error.hpp"
 #include "cvmunlock/secret.hpp"
 
@@ -12,8 +14,10 @@ namespace cvmunlock {
 inline constexpr std::size_t kSecretSize = 32;
 inline constexpr std::size_t kPinSize = 32;
 
-// SHA-256("cvmunlock volume-key pin v1" || 0x00 || volume_key).
-Bytes volume_key_pin(const SecretBuffer& volume_key);
+// SHA-256("cvmunlock volume-key pin v1" || 0x00 || uuid || 0x00 || volume_key):
+// binds the sealed secret to this volume's key and to its LUKS2 UUID, so a
+// keyslot and token transplanted from another volume of this vTPM are refused.
+Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key);
 
 // secret || pin, as sealed.
 SecretBuffer make_sealed_data(const SecretBuffer& secret, ByteView pin);
@@ -24,8 +28,8 @@ struct SealedParts {
 };
 Result<SealedParts> split_sealed_data(const SecretBuffer& sealed);
 
-// Constant-time check of a volume key against the sealed pin.
-bool volume_key_matches(const SecretBuffer& volume_key, ByteView pin);
+// Constant-time check of a volume key (and UUID) against the sealed pin.
+bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin);
 
 // PBKDF2-HMAC-SHA256 of a PIN into a TPM authValue (32 bytes).
 Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations);

@@ -15,12 +15,14 @@ constexpr std::size_t kRecoveryBytes = 32;
 constexpr std::size_t kRecoveryGroup = 8;  // characters per group
 }  // namespace
 
-Bytes volume_key_pin(const SecretBuffer& volume_key) {
+Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     Bytes out(kPinSize);
     unsigned int len = 0;
     const bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
                     EVP_DigestUpdate(ctx, kPinDomain, sizeof kPinDomain) == 1 &&
+                    EVP_DigestUpdate(ctx, luks_uuid.data(), luks_uuid.size()) == 1 &&
+                    EVP_DigestUpdate(ctx, "", 1) == 1 &&
                     EVP_DigestUpdate(ctx, volume_key.secret_bytes(), volume_key.size()) == 1 &&
                     EVP_DigestFinal_ex(ctx, out.data(), &len) == 1;
     EVP_MD_CTX_free(ctx);
@@ -48,8 +50,8 @@ Result<SealedParts> split_sealed_data(const SecretBuffer& sealed) {
     return parts;
 }
 
-bool volume_key_matches(const SecretBuffer& volume_key, ByteView pin) {
-    const Bytes actual = volume_key_pin(volume_key);
+bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin) {
+    const Bytes actual = volume_key_pin(luks_uuid, volume_key);
     return actual.size() == pin.size() && !actual.empty() && CRYPTO_memcmp(actual.data(), pin.data(), pin.size()) == 0;
 }
 

@@ -121,7 +121,7 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (!values) return std::unexpected(values.error());
     auto secret = tpm::random_secret(**tpm, kSecretSize);
     if (!secret) return std::unexpected(secret.error());
-    const SecretBuffer sealed_data = make_sealed_data(*secret, volume_key_pin(*vk));
+    const SecretBuffer sealed_data = make_sealed_data(*secret, volume_key_pin(volume->uuid(), *vk));
     auto token = seal_for(**tpm, rq, sealed_data, *values);
     if (!token) return std::unexpected(token.error());
     record_events(*token, rq);

@@ -25,10 +25,10 @@ Result<void> open_with_token(luks::Volume& volume, tpm::TpmContext& tpm, const F
     auto key = volume.volume_key(parts->passphrase.secret_view(), found.token.keyslot);
     if (!key) return std::unexpected(key.error().context("keyslot " + std::to_string(found.token.keyslot)));
     // The sealed pin, not the host-writable header, says which volume key is ours.
-    if (!volume_key_matches(*key, parts->pin)) {
+    if (!volume_key_matches(volume.uuid(), *key, parts->pin)) {
         return fail(ErrorCode::Tampered, "keyslot " + std::to_string(found.token.keyslot) +
-                                             " yields a volume key that is not the one sealed in the vTPM: "
-                                             "the header was altered");
+                                             " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
+                                             "), other than the one sealed in the vTPM: the header was altered");
     }
     if (request.return_passphrase) report.passphrase = std::move(parts->passphrase);
     if (request.name) return volume.activate(*request.name, *key);

@@ -68,16 +68,17 @@ TEST(Token, Base64IsCanonical) {
 TEST(SealedSecret, SplitGivesPassphraseAndPin) {
     SecretBuffer secret = SecretBuffer::copy_of(Bytes(32, 0x41));
     SecretBuffer vk = SecretBuffer::copy_of(Bytes(64, 0x11));
-    const Bytes pin = volume_key_pin(vk);
+    const Bytes pin = volume_key_pin("0f1e2d3c-uuid", vk);
     ASSERT_EQ(pin.size(), kPinSize);
     auto parts = split_sealed_data(make_sealed_data(secret, pin));
     ASSERT_TRUE(parts.has_value());
     EXPECT_EQ(parts->pin, pin);
     EXPECT_TRUE(parts->passphrase.equals(ByteView(reinterpret_cast<const std::uint8_t*>(
         "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE="), 44)));
-    EXPECT_TRUE(volume_key_matches(vk, pin));
+    EXPECT_TRUE(volume_key_matches("0f1e2d3c-uuid", vk, pin));
+    EXPECT_FALSE(volume_key_matches("another-uuid", vk, pin));
     SecretBuffer other = SecretBuffer::copy_of(Bytes(64, 0x12));
-    EXPECT_FALSE(volume_key_matches(other, pin));
+    EXPECT_FALSE(volume_key_matches("0f1e2d3c-uuid", other, pin));
     EXPECT_FALSE(split_sealed_data(secret).has_value());  // wrong size: refused
 }
 

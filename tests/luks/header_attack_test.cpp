@@ -158,6 +158,33 @@ void rewrite_metadata(const fs::path& img, const std::function<void(json&)>& edi
     ASSERT_NO_FATAL_FAILURE(write_at(img, 0, *bytes));
 }
 
+// For what a JSON serializer cannot write (duplicate keys): replaces `from` by
+// `to` in the JSON text of both copies and recomputes their checksums (LUKS2
+// spec 2.1, Table 1: SHA-256 over the whole copy with the checksum field zeroed).
+void rewrite_json_text(const fs::path& img, const std::string& from, const std::string& to) {
+    constexpr std::size_t kChecksumOffset = 0x1c0, kChecksumField = 64;
+    auto header = header_of(img);
+    ASSERT_TRUE(header) << header.error().message;
+    const std::size_t hdr = header->primary.binary.hdr_size, json_area = hdr - luks2::kBinaryHeaderSize;
+    Bytes bytes = read_range(img, 0, 2 * hdr);
+    ASSERT_EQ(bytes.size(), 2 * hdr);
+    for (const std::size_t copy : {std::size_t{0}, hdr}) {
+        const auto area = bytes.begin() + static_cast<std::ptrdiff_t>(copy + luks2::kBinaryHeaderSize);
+        std::string text(area, area + static_cast<std::ptrdiff_t>(json_area));
+        const auto at = text.find(from);
+        ASSERT_NE(at, std::string::npos) << from;
+        text.replace(at, from.size(), to);
+        ASSERT_GT(json_area, text.find('\0')) << "no room left in the JSON area";
+        std::copy_n(text.begin(), json_area, area);
+        const auto sum = bytes.begin() + static_cast<std::ptrdiff_t>(copy + kChecksumOffset);
+        std::fill_n(sum, kChecksumField, 0);
+        const auto digest = hash_bytes(HashAlg::Sha256, ByteView(bytes).subspan(copy, hdr));
+        ASSERT_TRUE(digest);
+        std::copy(digest->begin(), digest->end(), sum);
+    }
+    ASSERT_NO_FATAL_FAILURE(write_at(img, 0, bytes));
+}
+
 // Keyslot `from` of `donor` (JSON and binary area) becomes keyslot `to` of
 // `img`, in the area `to` had; donor's digest replaces img's, binding keyslot 0 and `to`.
 void transplant_keyslot(const fs::path& donor, const std::string& from, const fs::path& img, const std::string& to) {
@@ -262,6 +289,7 @@ protected:
     void SetUp() override {
         ASSERT_TRUE(tpm_->ok()) << tpm_->error();
         ASSERT_TRUE(plugin_->ok()) << "cannot copy " << CVMUNLOCK_TOKEN_PLUGIN;
+        ASSERT_TRUE(fs::is_directory(kTokenDir)) << kTokenDir << " (cryptsetup's token directory) is missing";
         ASSERT_FALSE(dir_.path().empty());
         key_ = dir_.path() / "passphrase";
         write_file(key_, random_bytes(32));
@@ -271,7 +299,10 @@ protected:
     }
 
     void TearDown() override {
-        EXPECT_FALSE(fs::exists("/dev/mapper/" + dm_name_)) << "a device-mapper device was activated";
+        if (fs::exists("/dev/mapper/" + dm_name_)) {
+            ADD_FAILURE() << "a device-mapper device was activated: " << dm_name_;
+            run_process({"cryptsetup", "close", dm_name_});
+        }
         EXPECT_EQ(loops_over(dir_.path()), std::vector<std::string>{}) << "a loop device was attached";
     }
 
@@ -304,6 +335,10 @@ protected:
     // plugin in `cryptsetup open --token-only`. (Without --test-passphrase,
     // cryptsetup needs device-mapper before it loads tokens: not here.)
     void expect_refused(const fs::path& img, const std::vector<std::string>& why) const {
+        expect_refused(img, why, why);
+    }
+    void expect_refused(const fs::path& img, const std::vector<std::string>& cli_why,
+                        const std::vector<std::string>& plugin_why) const {
         const std::vector<ProcessResult> runs{unlock(img, true), unlock(img, false), token_open(img, tcti())};
         EXPECT_EQ(runs[0].exit_code, 1) << runs[0].err;
         EXPECT_EQ(runs[1].exit_code, 1) << runs[1].err;
@@ -312,7 +347,9 @@ protected:
         EXPECT_LT(plugin.exit_code, 128) << "cryptsetup was killed by a signal";
         EXPECT_TRUE(contains(plugin.err, "cvmunlock: token " + std::to_string(token_) + " refused: ")) << plugin.err;
         for (const auto& run : runs) {
-            for (const auto& w : why) EXPECT_TRUE(contains(run.err, w)) << "missing \"" << w << "\" in: " << run.err;
+            for (const auto& w : &run == &plugin ? plugin_why : cli_why) {
+                EXPECT_TRUE(contains(run.err, w)) << "missing \"" << w << "\" in: " << run.err;
+            }
         }
     }
 
@@ -361,6 +398,21 @@ TEST_F(HeaderAttack, NullCipherDataSegmentIsRefused) {
     EXPECT_TRUE(contains(run_process({"cryptsetup", "luksDump", img_}).out, "cipher: cipher_null-ecb"));
 
     expect_refused(img_, {"segments.0.encryption", "cipher_null-ecb"});
+}
+
+// 1b. The same, hidden behind a duplicate key: json-c (libcryptsetup) keeps
+// the last "encryption", a parser keeping the first would see AES. cvmunlock's
+// parser refuses duplicate keys; the plugin validates libcryptsetup's view.
+TEST_F(HeaderAttack, NullCipherBehindDuplicateKeyIsRefused) {
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [](json&) {}));  // compact JSON, keys sorted
+    ASSERT_NO_FATAL_FAILURE(rewrite_json_text(img_, R"("encryption":"aes-xts-plain64","iv_tweak")",
+                                              R"("encryption":"aes-xts-plain64","encryption":"cipher_null-ecb","iv_tweak")"));
+
+    const auto stock = run_process({"cryptsetup", "open", "--test-passphrase", "--key-file", key_, "-v", img_});
+    EXPECT_EQ(stock.exit_code, 0) << "stock cryptsetup no longer accepts this header: " << stock.err;
+    EXPECT_TRUE(contains(run_process({"cryptsetup", "luksDump", img_}).out, "cipher: cipher_null-ecb"));
+
+    expect_refused(img_, {"duplicate key"}, {"segments.0.encryption", "cipher_null-ecb"});
 }
 
 // 2. The host replaces our keyslot with a cipher_null one whose area holds, in
@@ -461,7 +513,24 @@ TEST_F(HeaderAttack, KeyslotOpeningWithLeakedSecretFailsTheVolumeKeyPin) {
     }
     ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
 
-    expect_refused(img_, {"keyslot " + slot() + " yields a volume key that is not the one sealed in the vTPM"});
+    expect_refused(img_, {"keyslot " + slot() + " yields a volume key", "other than the one sealed in the vTPM"});
+}
+
+// 3d. Another volume enrolled on the same vTPM, whose token comes along with
+// its keyslot, area and digest. Its sealed secret opens its keyslot and yields
+// its own key; the sealed pin also covers that volume's LUKS2 UUID, which is
+// not this header's, so both front ends refuse.
+TEST_F(HeaderAttack, TokenKeyslotAndDigestFromAnotherVolumeAreRefused) {
+    const fs::path other = dir_.path() / "b.img";
+    ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
+    int other_token = -1, other_slot = -1;
+    ASSERT_NO_FATAL_FAILURE(enroll(other, key_, other_token, other_slot));
+    ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
+    json token = metadata_of(other).at("tokens").at(std::to_string(other_token));
+    token["keyslots"] = json::array({slot()});
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [&](json& m) { m["tokens"][std::to_string(token_)] = token; }));
+
+    expect_refused(img_, {"other than the one sealed in the vTPM"});
 }
 
 // 4. Check and use read the same bytes: the engine unlocks from a snapshot

@@ -105,11 +105,15 @@ TEST_F(UnlockSwtpm, NoSecretCrossesTheTpmLinkInTheClear) {
     const std::string volume_key = read_file(vk_file);
     ASSERT_EQ(volume_key.size(), 64u);
     static constexpr char kPinDomain[] = "cvmunlock volume-key pin v1";  // with its NUL
-    const std::string vk_pin = sha256(std::string(kPinDomain, sizeof kPinDomain) + volume_key);
+    auto uuid = run_process({"cryptsetup", "luksUUID", image});
+    ASSERT_EQ(uuid.exit_code, 0) << show(uuid);
+    const std::string luks_uuid = uuid.out.substr(0, uuid.out.find('\n'));
+    const std::string vk_pin =
+        sha256(std::string(kPinDomain, sizeof kPinDomain) + luks_uuid + std::string(1, '\0') + volume_key);
 
     const std::string sealed = unseal_with_tpm2_tools(image, 0, control_pcap);
     ASSERT_EQ(sealed.size(), 64u) << peer_error;
-    EXPECT_EQ(to_hex(sealed.substr(32)), to_hex(vk_pin)) << "the sealed pin is not SHA-256(domain || volume key)";
+    EXPECT_EQ(to_hex(sealed.substr(32)), to_hex(vk_pin)) << "the sealed pin is not SHA-256(domain || uuid || volume key)";
     const std::string secret = sealed.substr(0, 32);
     const std::string passphrase = base64_encode(secret);
     const std::string passphrase_file = path("passphrase");

@@ -103,6 +103,11 @@ Result<void> Volume::check_pbkdf(const Pbkdf& pbkdf) {
     return {};
 }
 
+std::string Volume::uuid() const {
+    const char* u = crypt_get_uuid(cd_);
+    return u != nullptr ? u : "";
+}
+
 Result<int> Volume::add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf) {
     if (auto r = check_pbkdf(pbkdf); !r) return std::unexpected(r.error());
     const int slot = crypt_keyslot_add_by_volume_key(cd_, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(volume_key.secret_bytes()),

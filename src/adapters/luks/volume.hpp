@@ -48,6 +48,8 @@ public:
     // The LUKS2 JSON metadata libcryptsetup has loaded (crypt_dump_json).
     Result<std::string> metadata_json();
     Result<SecretBuffer> volume_key(ByteView passphrase, int keyslot);
+    // The LUKS2 UUID of the header libcryptsetup loaded.
+    [[nodiscard]] std::string uuid() const;
     // Checks that libcryptsetup accepts these PBKDF parameters, changing nothing on disk.
     Result<void> check_pbkdf(const Pbkdf& pbkdf);
     Result<int> add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf);

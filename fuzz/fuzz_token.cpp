@@ -1,0 +1,25 @@
+// libFuzzer target for the cvmunlock token parser (token_from_json): it reads
+// host-writable JSON, so it must reject anything malformed without crashing,
+// and what it accepts must write back to an equal token.
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+#include "cvmunlock/token.hpp"
+#include "fuzz_support.hpp"
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    using namespace cvmunlock;
+    using fuzz::require;
+    if (size > fuzz::kMaxInputSize) return fuzz::kRejectInput;
+    auto token = token_from_json(std::string_view(reinterpret_cast<const char*>(data), size));
+    if (!token) {
+        require(token.error().code == ErrorCode::InvalidInput, "token rejected other than as invalid input");
+        return 0;
+    }
+    require(token->keyslot >= 0 && token->keyslot < 32, "accepted a keyslot outside 0..31");
+    const auto again = token_from_json(token_to_json(*token).dump());
+    require(again.has_value(), "a written token does not read back", again ? "" : again.error().message);
+    require(token_to_json(*again) == token_to_json(*token), "token round trip changed it");
+    return 0;
+}
