@@ -34,7 +34,7 @@ run_ctest() {
 
 echo "== build ($build)"
 cvm_build "$root" "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCVMUNLOCK_WERROR=ON
-labels="unit|swtpm|qemu"
+labels="unit|swtpm|qemu|e2e"
 [ "$quick" = 1 ] && labels="unit|swtpm"
 echo "== tests ($labels)"
 run_ctest "$build" "$labels"

@@ -129,7 +129,7 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (!parts) return std::unexpected(parts.error());
 
     // Keyslot first, token second: a crash in between leaves an unused keyslot, never a lost volume.
-    auto slot = volume->add_keyslot(*vk, parts->passphrase.secret_view(), luks::minimal_pbkdf2());
+    auto slot = volume->add_keyslot(*vk, parts->passphrase.secret_view(), luks::minimal_pbkdf2(), true);
     if (!slot) return std::unexpected(slot.error());
     token->keyslot = *slot;
     auto id = volume->add_token(token_to_json(*token).dump());

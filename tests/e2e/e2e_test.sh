@@ -94,8 +94,7 @@ build_guest() {
 	e2e_stage_install "$build_dir" "$src_dir" "$stage" || return
 	# The units staged, read now: another test may stage again once we unlock.
 	STAGED_UNITS=$(find "$stage" -path '*/systemd/system/cvmunlock-*' -printf ' %f ') || return
-	if [[ $scenario == key-socket ]]; then
-		staged cvmunlock-key.socket || return "$SKIP"
+	if [[ $scenario == key-socket ]] && staged cvmunlock-key.socket; then
 		crypttab="$cache/e2e/crypttab-key-socket"
 		printf '%s\n' "$KEY_SOCKET_CRYPTTAB" >"$crypttab" || return
 	fi
@@ -115,7 +114,7 @@ prepare_guest() {
 	((rc == 0)) || fail "could not fetch the guest kernel into $cache"
 	KERNEL="$KDIR/vmlinuz"
 	with_lock "$cache/e2e/.lock" build_guest || rc=$?
-	((rc == SKIP)) && skip "a guest prerequisite cannot be obtained (or, for key-socket: no cvmunlock-key.socket installed)"
+	((rc == SKIP)) && skip "a guest prerequisite cannot be obtained"
 	((rc == 0)) || fail "could not prepare the guest in $cache/e2e"
 	log "kernel:      $KDIR"
 	log "initramfs:   $INITRAMFS"
@@ -167,7 +166,8 @@ console_value() {
 # expect_root_opened NAME: the guest reached the root file system on the
 # dm-crypt volume NAME.
 expect_root_opened() {
-	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" || console_fail "the root file system was not reached"
+	e2e_vm_console_has "$MARKER" || e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" ||
+		console_fail "the root file system was not reached"
 	e2e_vm_wait 60 || console_fail "the guest did not power off"
 	local root
 	root=$(console_value ROOT)
@@ -241,6 +241,7 @@ expect_locked() {
 # ("root UUID=... /run/cvmunlock/key.sock luks"); systemd-cryptsetup then
 # reads the key from cvmunlock-key.socket and tries no token plugin.
 scenario_key_socket() {
+	staged cvmunlock-key.socket || skip "the build installs no cvmunlock-key.socket"
 	new_run_dir "$PROVISIONED/tpm/state"
 	boot ovmf "root=/dev/mapper/root"
 	expect_no_prompt_boot root

@@ -17,6 +17,11 @@ bool names_command(const json& report, const std::string& name) {
 TEST_F(UnlockSwtpm, EnrolledVolumeUnlocksWithFewTpmCommands) {
     auto e = enroll(image, {"--pcrs", "7", "--recovery-key", "--json"});
     ASSERT_EQ(e.exit_code, 0) << show(e);
+    // The sealed keyslot is tried first, before any Argon2 passphrase keyslot (stock luksDump says so).
+    const int sealed_slot = parse_json(e.out)["keyslot"].get<int>();
+    auto dump = run_process({"cryptsetup", "luksDump", "--dump-json-metadata", image});
+    ASSERT_EQ(dump.exit_code, 0) << show(dump);
+    EXPECT_EQ(parse_json(dump.out)["keyslots"][std::to_string(sealed_slot)].value("priority", 1), 2) << dump.out;
 
     auto r = unlock(image);
     EXPECT_EQ(r.exit_code, 0) << show(r);

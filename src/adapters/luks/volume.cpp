@@ -108,12 +108,17 @@ std::string Volume::uuid() const {
     return u != nullptr ? u : "";
 }
 
-Result<int> Volume::add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf) {
+Result<int> Volume::add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf, bool preferred) {
     if (auto r = check_pbkdf(pbkdf); !r) return std::unexpected(r.error());
     const int slot = crypt_keyslot_add_by_volume_key(cd_, CRYPT_ANY_SLOT, reinterpret_cast<const char*>(volume_key.secret_bytes()),
                                                      volume_key.size(), reinterpret_cast<const char*>(passphrase.data()),
                                                      passphrase.size());
     if (slot < 0) return crypt_error("adding a keyslot", slot);
+    if (preferred) {
+        if (int r = crypt_keyslot_set_priority(cd_, slot, CRYPT_SLOT_PRIORITY_PREFER); r < 0) {
+            return crypt_error("setting keyslot " + std::to_string(slot) + " priority", r);
+        }
+    }
     return slot;
 }
 

@@ -52,7 +52,10 @@ public:
     [[nodiscard]] std::string uuid() const;
     // Checks that libcryptsetup accepts these PBKDF parameters, changing nothing on disk.
     Result<void> check_pbkdf(const Pbkdf& pbkdf);
-    Result<int> add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf);
+    // `preferred`: libcryptsetup tries this keyslot first (CRYPT_SLOT_PRIORITY_PREFER), so a
+    // key-file unlock does not first run the Argon2 of a passphrase keyslot.
+    Result<int> add_keyslot(const SecretBuffer& volume_key, ByteView passphrase, const Pbkdf& pbkdf,
+                            bool preferred = false);
     Result<void> destroy_keyslot(int keyslot);
     Result<int> add_token(const std::string& json);
     Result<void> remove_token(int token);

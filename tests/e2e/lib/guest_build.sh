@@ -27,6 +27,9 @@ readonly E2E_KERNEL_MODULE_DIRS=(arch crypto lib fs block mm virt
 	drivers/ata drivers/block drivers/char drivers/crypto drivers/md drivers/nvme
 	drivers/scsi drivers/virt drivers/virtio drivers/acpi drivers/firmware drivers/base)
 
+# apt_download's "cannot be obtained" status.
+readonly SKIP_RC=77
+
 # files_digest FILE...: one short digest over the files' contents and names.
 files_digest() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
@@ -47,7 +50,10 @@ e2e_kernel_modules() {
 	work=$(mktemp -d "$cache/e2e/modules/.work.XXXXXX") || return 1
 	(
 		cd "$work" || exit 1
-		apt_download "$pkg=$version" || exit
+		apt_download "$pkg=$version" || {
+			log "the cached kernel $pkg $version cannot be fetched again; delete $cache/kernel to take the current one"
+			exit "$SKIP_RC"
+		}
 		log "extracting the modules of $pkg $version"
 		dpkg-deb -x "$pkg"_*.deb root || exit 1
 		kver=$(ls root/lib/modules) && [[ -n $kver ]] || exit 1
