@@ -208,10 +208,28 @@ scenario_token_unlock() {
 	boot ovmf "$UUID_ARGS"
 	expect_no_prompt_boot "$UUID_ROOT"
 	e2e_vm_console_has "cvmunlock: unsealed" || console_fail "no success line from the token plugin"
+	expect_no_key_in_initramfs
 	log "$(tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'cvmunlock: unsealed')"
 	expect_mounts
 	expect_verdict
 	expect_locked
+}
+
+# expect_no_key_in_initramfs: the root opened with no key file in the
+# initramfs: neither the passphrase nor the recovery key is anywhere in it,
+# and there is no crypttab key file.
+expect_no_key_in_initramfs() {
+	local recovery unpacked
+	recovery=$(jq -r '.recovery_key' "$PROVISIONED/enroll.json")
+	unpacked=$(mktemp) || fail "mktemp"
+	zstd -dc "$INITRAMFS" >"$unpacked" 2>/dev/null || cat "$INITRAMFS" >"$unpacked"
+	if grep -a -q -F -e "$E2E_PASSPHRASE" -e "$recovery" "$unpacked"; then
+		rm -f "$unpacked"
+		fail "a key is in the initramfs"
+	fi
+	grep -a -q -F "TRAILER!!!" "$unpacked" || { rm -f "$unpacked"; fail "could not unpack the initramfs to check it"; }
+	rm -f "$unpacked"
+	log "no key in the initramfs (passphrase and recovery key searched)"
 }
 
 # expect_mounts: the initrd mounted securityfs (the event log) and configfs
