@@ -1,3 +1,4 @@
+#include "esys_ptr.hpp"
 #include "sealed_object.hpp"
 
 #include <openssl/evp.h>
@@ -11,15 +12,6 @@
 namespace cvmunlock::tpm {
 
 namespace {
-template <typename T>
-struct EsysFree {
-    void operator()(T* p) const noexcept {
-        if (p != nullptr) wipe(p, sizeof(T));
-        Esys_Free(p);
-    }
-};
-template <typename T>
-using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
 
 // TPM 2.0 Part 2, 6.6 TPM_RC: format-1 codes that mean "this policy is not satisfied".
 bool is_policy_failure(TSS2_RC rc) {

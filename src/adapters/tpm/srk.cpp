@@ -1,3 +1,4 @@
+#include "esys_ptr.hpp"
 #include "srk.hpp"
 
 #include <cstring>
@@ -6,12 +7,6 @@
 namespace cvmunlock::tpm {
 
 namespace {
-template <typename T>
-struct EsysFree {
-    void operator()(T* p) const noexcept { Esys_Free(p); }
-};
-template <typename T>
-using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
 
 bool matches_template(const TPMT_PUBLIC& p) {
     const TPMT_PUBLIC t = srk_template().publicArea;

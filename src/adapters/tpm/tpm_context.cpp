@@ -1,3 +1,4 @@
+#include "esys_ptr.hpp"
 #include "tpm_context.hpp"
 
 #include <tss2/tss2_esys.h>
@@ -12,12 +13,6 @@
 namespace cvmunlock::tpm {
 
 namespace {
-template <typename T>
-struct EsysFree {
-    void operator()(T* p) const noexcept { Esys_Free(p); }
-};
-template <typename T>
-using EsysPtr = std::unique_ptr<T, EsysFree<T>>;
 
 // TCTI-layer failures (no device, connection refused) mean "no TPM here".
 bool is_tcti_unavailable(TSS2_RC rc) {
