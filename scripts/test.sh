@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test suite
-# (unit, swtpm, qemu), the unit and swtpm suites again under ASan+UBSan, and
+# (unit, swtpm, qemu, e2e), the unit and swtpm suites again under ASan+UBSan, and
 # the libFuzzer targets for FUZZ_SECONDS (default 30) each.
-#   CVMUNLOCK_TEST_QUICK=1 skips the sanitizer build, fuzzing and the QEMU boots.
+#   CVMUNLOCK_TEST_QUICK=1 skips the sanitizer build, fuzzing and the QEMU boots (qemu, e2e).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib.sh
