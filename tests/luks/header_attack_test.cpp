@@ -111,7 +111,13 @@ public:
         std::vector<std::string> full{"unshare", "-m", "sh", "-c", "mount --bind \"$0\" \"$1\" && shift && exec \"$@\"",
                                       dir_.path(), kTokenDir};
         full.insert(full.end(), argv.begin(), argv.end());
+#ifdef CVMUNLOCK_SANITIZER_PRELOAD
+        // The sanitizer build's plugin runs inside the stock (uninstrumented) cryptsetup.
+        return run_process(full, {"CVMUNLOCK_TCTI=" + tcti, "LD_PRELOAD=" CVMUNLOCK_SANITIZER_PRELOAD,
+                                  "ASAN_OPTIONS=detect_leaks=0"});
+#else
         return run_process(full, {"CVMUNLOCK_TCTI=" + tcti});
+#endif
     }
 
 private:
