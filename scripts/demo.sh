@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The main job on its embedded default: a real firmware event log (an AMD SEV-SNP
 # VM's, tests/data) is measured into a private swtpm, then cvmunlock shows,
-# replays and verifies it against the vTPM; finally one PCR is tampered with and
-# verify refuses, naming the PCR. Needs no real TPM: swtpm on a loopback port.
+# replays and verifies it against the vTPM; a LUKS2 image file is enrolled and
+# unlocks; then PCR 7 is tampered with: verify and unlock refuse, naming the PCR,
+# and the recovery key still opens the image. Needs no real TPM: swtpm on a
+# loopback port.
 #   scripts/demo.sh [LOG]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -53,6 +55,20 @@ step "cvmunlock eventlog replay --log LOG"
 "$cli" eventlog replay --log "$log"
 step "cvmunlock eventlog verify --log LOG --tpm $tcti"
 "$cli" eventlog verify --log "$log" --tpm "$tcti"
+
+# A disk image file stands in for the VM's root disk.
+img=$state/disk.img
+printf 'demo passphrase' >"$state/key"
+truncate -s 32M "$img"
+step "cryptsetup luksFormat disk.img   (an ordinary LUKS2 volume)"
+cryptsetup luksFormat --type luks2 --batch-mode --pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$state/key" "$img"
+step "cvmunlock enroll --pcrs 7 --recovery-key disk.img"
+"$cli" enroll "$img" --tpm "$tcti" --pcrs 7 --unlock-key-file "$state/key" --recovery-key \
+    --pbkdf-memory 65536 --pbkdf-force-iterations 4 --pbkdf-parallel 1 >"$state/recovery"
+echo "recovery key: $(cat "$state/recovery")"
+step "cvmunlock unlock --test disk.img   (the vTPM releases the key: this boot matches)"
+"$cli" unlock --test --tpm "$tcti" "$img"
+
 step "tpm2_pcrextend 7:sha256=00..42   (something the log does not record)"
 tpm2_pcrextend -T "$tcti" "7:sha256=$(printf '%064x' 66)"
 step "cvmunlock eventlog verify --log LOG --tpm $tcti"
@@ -60,3 +76,10 @@ rc=0
 "$cli" eventlog verify --log "$log" --tpm "$tcti" || rc=$?
 echo "(exit code $rc: the log no longer explains the vTPM's PCR 7)"
 [ "$rc" -eq 1 ]
+step "cvmunlock unlock --test disk.img   (refused, naming the PCR)"
+rc=0
+"$cli" unlock --test --tpm "$tcti" --eventlog "$log" "$img" || rc=$?
+echo "(exit code $rc)"
+[ "$rc" -eq 1 ]
+step "cryptsetup open --test-passphrase disk.img with the recovery key"
+tr -d '\n' <"$state/recovery" | cryptsetup open --test-passphrase --key-file - "$img" && echo "the recovery key opens it"
