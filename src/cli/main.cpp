@@ -1,4 +1,6 @@
 // cvmunlock command-line front end.
+#include <sys/prctl.h>
+
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -16,6 +18,8 @@
 
 int main(int argc, char** argv) {
     using namespace cvmunlock::cli;
+    // Key material passes through this process: no core dumps, no ptrace by others.
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     // tpm2-tss logs TPM errors we handle (e.g. no persistent SRK) to stderr; keep
     // them quiet unless the user asked for its logging.
     setenv("TSS2_LOG", "all+NONE", 0);
