@@ -79,6 +79,11 @@ TEST_F(CrashSafety, KilledEnrollAndWipeNeverLoseTheUserKey) {
         const bool wipe = i % 3 == 2;
         std::vector<std::string> argv = wipe ? std::vector<std::string>{CVMUNLOCK_CLI, "wipe", img} : enroll(img);
         killed += run_and_kill(argv, delay) ? 1 : 0;
+        // swtpm over TCP has no resource manager: a killed process leaves its transient
+        // objects and sessions loaded. The kernel's /dev/tpmrm0 flushes them when the
+        // process dies; do the same here so the TPM does not run out of slots.
+        run_process({"tpm2_flushcontext", "-T", swtpm.tcti(), "--transient-object"});
+        run_process({"tpm2_flushcontext", "-T", swtpm.tcti(), "--loaded-session"});
         ASSERT_TRUE(key_opens(img)) << "after iteration " << i << " (killed after " << delay.count() << " us)";
         // Whatever state the kill left, the tools still read the header and cvmunlock fails cleanly or works.
         auto status = run_process({CVMUNLOCK_CLI, "unlock", "--test", "--tpm", swtpm.tcti(), img});
