@@ -52,7 +52,8 @@ Result<void> parse_header(const json& doc, CvmToken& t) {
     for (const auto& [key, value] : doc.items()) {
         if (!kKeys.contains(key)) return bad(key, "unknown field");
     }
-    if (doc.value("type", "") != kTokenType) return bad("type", "not \"cvmunlock\"");
+    // Comparing json values never throws, whatever type the host wrote (value() would).
+    if (!doc.contains("type") || doc["type"] != kTokenType) return bad("type", "not \"cvmunlock\"");
     if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<int>() != kTokenVersion) {
         return bad("version", "unsupported (this build reads version " + std::to_string(kTokenVersion) + ")");
     }
@@ -112,7 +113,7 @@ Result<void> parse_events(const json& doc, CvmToken& t) {
 Result<void> parse_pin(const json& doc, CvmToken& t) {
     if (!doc.contains("pin") || doc["pin"].is_null()) return {};
     const json& p = doc["pin"];
-    if (!p.is_object() || p.value("kdf", "") != "pbkdf2-sha256" || !p.contains("iterations") ||
+    if (!p.is_object() || !p.contains("kdf") || p["kdf"] != "pbkdf2-sha256" || !p.contains("iterations") ||
         !p["iterations"].is_number_unsigned()) {
         return bad("pin", "expected {\"kdf\": \"pbkdf2-sha256\", \"iterations\": N, \"salt\": base64}");
     }

@@ -86,7 +86,8 @@ Result<std::vector<FoundToken>> cvmunlock_tokens(const nlohmann::json& metadata)
     std::vector<FoundToken> out;
     if (!metadata.contains("tokens") || !metadata["tokens"].is_object()) return out;
     for (const auto& [id, tok] : metadata["tokens"].items()) {
-        if (!tok.is_object() || tok.value("type", "") != kTokenType) continue;
+        // Host-written JSON: check types before reading (nlohmann's value() throws on a mismatch).
+        if (!tok.is_object() || !tok.contains("type") || tok["type"] != kTokenType) continue;
         auto parsed = token_from_document(tok);
         if (!parsed) return std::unexpected(parsed.error().context("token " + id));
         int n = -1;

@@ -44,7 +44,7 @@ TEST(Token, RejectsEachBrokenFieldByName) {
         {"pcrs", json::array({24})},   {"lock_pcr", 7},          {"pcr_values", json{{"7", "00"}}},
         {"policy", "abcd"},            {"srk_name", 5},          {"tpm_public", "!!!!"},
         {"tpm_private", ""},           {"pin", json{{"kdf", "md5"}}}, {"events", json{{"7", json::array({"00"})}}},
-        {"surprise", 1},
+        {"surprise", 1},           {"type", 1},              {"pin", json{{"kdf", 5}}},
     };
     for (const auto& c : cases) {
         json j = good_token();
