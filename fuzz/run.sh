@@ -10,7 +10,7 @@
 set -euo pipefail
 
 readonly max_len=1048576  # = kMaxInputSize in fuzz/fuzz_support.hpp
-readonly targets=(fuzz_eventlog fuzz_pcr_json fuzz_token fuzz_luks2)
+readonly targets=(fuzz_eventlog fuzz_pcr_json fuzz_token fuzz_luks2 fuzz_snp_report fuzz_hcl_report)
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$fuzz_dir")
