@@ -62,6 +62,11 @@ make_seed_corpora() {
     copy_seeds "$fuzz_dir/seeds/pcr_json" "$seed_root/fuzz_pcr_json"
     cp -- "$repo/tests/data/eventlog/expected_pcrs.json" "$seed_root/fuzz_pcr_json/"
     copy_seeds "$fuzz_dir/seeds/token" "$seed_root/fuzz_token"
+    # Real SEV-SNP reports and an Azure HCL report (tests/data/README.md).
+    mkdir -p "$seed_root/fuzz_snp_report" "$seed_root/fuzz_hcl_report"
+    cp -- "$repo/tests/data/snp/go-sev-guest/attestation.bin" "$repo/tests/data/snp/trustee/test-report.bin" \
+        "$repo/tests/data/snp/trustee/test-vlek-report.bin" "$seed_root/fuzz_snp_report/"
+    cp -- "$repo/tests/data/snp/trustee/azure-hcl-report.bin" "$seed_root/fuzz_hcl_report/"
     # A real LUKS2 header region (both copies), made with the stock cryptsetup.
     if command -v cryptsetup >/dev/null; then
         local img=$seed_root/luks2.img

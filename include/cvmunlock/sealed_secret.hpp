@@ -14,10 +14,13 @@ namespace cvmunlock {
 inline constexpr std::size_t kSecretSize = 32;
 inline constexpr std::size_t kPinSize = 32;
 
-// SHA-256("cvmunlock volume-key pin v1" || 0x00 || uuid || 0x00 || volume_key):
+// SHA-256("cvmunlock volume-key pin v1" || 0x00 || uuid || 0x00 || volume_key
+//         [|| 0x00 || requirements]):
 // binds the sealed secret to this volume's key and to its LUKS2 UUID, so a
-// keyslot and token transplanted from another volume of this vTPM are refused.
-Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key);
+// keyslot and token transplanted from another volume of this vTPM are refused,
+// and to the token's boot requirements (token_requirements), so a host that
+// strips or relaxes the SNP requirement in the token gets a refusal.
+Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView requirements = {});
 
 // secret || pin, as sealed.
 SecretBuffer make_sealed_data(const SecretBuffer& secret, ByteView pin);
@@ -29,7 +32,13 @@ struct SealedParts {
 Result<SealedParts> split_sealed_data(const SecretBuffer& sealed);
 
 // Constant-time check of a volume key (and UUID) against the sealed pin.
-bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin);
+bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin,
+                        ByteView requirements = {});
+
+// The canonical bytes of the token's requirements beyond the TPM policy (the
+// "snp" object); empty when there are none, so older pins stay valid.
+struct CvmToken;
+Bytes token_requirements(const CvmToken& token);
 
 // PBKDF2-HMAC-SHA256 of a PIN into a TPM authValue (32 bytes).
 Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations);

@@ -96,7 +96,7 @@ struct Report {
     [[nodiscard]] Product product() const noexcept;
 };
 
-// InvalidInput naming the offset/field: wrong size, unknown version (not 2, 3 or 5),
+// InvalidInput naming the offset/field: wrong size, unknown version (not 2 to 5),
 // signature algorithm not 1, a non-zero must-be-zero byte.
 Result<Report> parse_report(ByteView bytes);
 Bytes serialize_report(const Report& report);  // always kReportSize bytes

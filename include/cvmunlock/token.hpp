@@ -12,6 +12,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cvmunlock/hash.hpp"
+#include "cvmunlock/snp_policy.hpp"
+#include "cvmunlock/snp_source.hpp"
 
 namespace cvmunlock {
 
@@ -21,6 +23,16 @@ inline constexpr int kTokenVersion = 1;
 struct PinKdf {
     std::uint32_t iterations = 0;  // PBKDF2-HMAC-SHA256
     Bytes salt;                    // 16 bytes
+};
+
+// Set by `enroll --snp require`: the SEV-SNP evidence must verify and satisfy
+// the policy before anything is unsealed. Host-writable like the rest of the
+// token, so removing it is the attack to mind: the sealed data carries a flag
+// that makes its absence fatal (see engine/snp_gate).
+struct SnpRequirement {
+    snp::EvidenceKind evidence = snp::EvidenceKind::Auto;
+    snp::Policy policy;
+    Bytes vcek;  // DER of the VCEK seen at enrollment (empty when a VLEK signs or none was known)
 };
 
 struct CvmToken {
@@ -37,6 +49,7 @@ struct CvmToken {
     // Per sealed PCR, the first 8 bytes of each event digest (bank pcr_bank) at
     // enrollment, to name the event that changed on a refusal.
     std::map<std::uint32_t, std::vector<Bytes>> events;
+    std::optional<SnpRequirement> snp;
 };
 
 inline constexpr std::size_t kEventDigestPrefix = 8;

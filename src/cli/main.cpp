@@ -10,6 +10,7 @@
 #include "agent.hpp"
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
+#include "snp_cmd.hpp"
 #include "volume_cmds.hpp"
 
 #ifndef CVMUNLOCK_VERSION
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     EventLogOptions eventlog;
     add_eventlog_commands(app, eventlog, exit_code);
     add_volume_commands(app, exit_code);
+    add_snp_commands(app, exit_code);
     cvmunlock::agent::add_agent_commands(app, exit_code);
 
     try {

@@ -9,6 +9,7 @@
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
 #include "secret_input.hpp"
+#include "snp_options.hpp"
 #include "tpm_names.hpp"
 #include "unlock.hpp"
 
@@ -19,6 +20,7 @@ using nlohmann::json;
 
 struct UnlockOptions {
     std::string device, name, tpm, eventlog = kDefaultEventLog, pin_file;
+    std::vector<std::string> snp_anchors, vcek;
     bool test = false, json = false, key_to_stdout = false;
 };
 
@@ -47,6 +49,8 @@ int run_unlock(const UnlockOptions& o) {
     if (!o.test && !o.key_to_stdout) rq.name = o.name;
     rq.return_passphrase = o.key_to_stdout;
     rq.eventlog_path = o.eventlog;
+    rq.snp = snp_gate_config(o.snp_anchors);
+    rq.snp.extra_certs = o.vcek;
     rq.pin = [&o]() -> std::optional<SecretBuffer> {
         auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device) : read_secret_file(o.pin_file);
         if (!pin) return std::nullopt;
@@ -65,6 +69,7 @@ int run_unlock(const UnlockOptions& o) {
                  {"token", rep.token},    {"keyslot", rep.keyslot},
                  {"tpm_commands", rep.tpm_command_codes.size()}, {"tpm_command_codes", codes},
                  {"reason", r ? json() : json(r.error().message)}, {"changed_pcrs", refusal_json(rep, bank)}};
+        if (rep.refusal.snp) out["snp"] = snp_verdict_json(*rep.refusal.snp);
         std::cout << out.dump(2) << '\n';
     }
     if (!r) {
@@ -78,6 +83,7 @@ int run_unlock(const UnlockOptions& o) {
         return kExitOk;
     }
     if (!o.json) {
+        if (rep.refusal.snp) std::fprintf(stderr, "cvmunlock: %s\n", rep.refusal.snp->summary.c_str());
         std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
                      o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), rep.token, rep.keyslot,
                      rep.tpm_command_codes.size());
@@ -98,6 +104,8 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     unlock->add_option("--tpm", u.tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
     unlock->add_option("--eventlog", u.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
     unlock->add_option("--pin-file", u.pin_file, "Read the PIN from a file, or - for stdin (default: ask when needed)");
+    add_snp_anchor_option(unlock, u.snp_anchors, "--snp-anchors");
+    unlock->add_option("--vcek", u.vcek, "VCEK file (DER/PEM) to try after the certificate table and the token's copy");
     unlock->add_flag("--json", u.json, "Machine-readable report, with the TPM commands sent");
     unlock->add_flag("--key-to-stdout", u.key_to_stdout,
                      "Write the checked keyslot passphrase to stdout instead of activating (crypttab keyscripts)");

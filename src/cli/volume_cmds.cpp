@@ -11,6 +11,7 @@
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
 #include "secret_input.hpp"
+#include "snp_options.hpp"
 #include "unlock_cmd.hpp"
 
 namespace cvmunlock::cli {
@@ -24,6 +25,9 @@ struct EnrollOptions {
     std::string lock_pcr = "15", unlock_key_file, pin_file;
     bool recovery = false, pin = false, persist_srk = false, wipe = false, json = false;
     std::uint32_t pbkdf_memory = 0, pbkdf_iterations = 0, pbkdf_parallel = 0;
+    std::string snp = "off", snp_evidence = "auto";
+    std::vector<std::string> vcek, snp_anchors;
+    SnpPolicyOptions snp_policy;
 };
 
 int usage(const std::string& what) {
@@ -60,6 +64,19 @@ Result<std::optional<SecretBuffer>> read_pin(bool ask, const std::string& file) 
     return std::optional<SecretBuffer>(std::move(*pin));
 }
 
+int build_snp_requirement(const EnrollOptions& o, engine::EnrollRequest& rq) {
+    if (o.snp == "off") return kExitOk;
+    if (o.snp != "require") return usage("--snp: require or off");
+    auto kind = snp::evidence_kind_from_name(o.snp_evidence);
+    if (!kind || *kind == snp::EvidenceKind::File) return usage("--snp-evidence: auto, sev-guest, tsm or azure-hcl");
+    auto policy = snp_policy_from_options(o.snp_policy);
+    if (!policy) return usage(policy.error().message);
+    rq.snp = SnpRequirement{*kind, std::move(*policy), {}};
+    rq.snp_config = snp_gate_config(o.snp_anchors);
+    rq.snp_config.extra_certs = o.vcek;
+    return kExitOk;
+}
+
 int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.device = o.device;
     rq.tcti = tpm::resolve_tcti(o.tpm);
@@ -93,7 +110,7 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     if (o.pbkdf_parallel) rq.recovery_pbkdf.parallel = o.pbkdf_parallel;
     rq.persist_srk = o.persist_srk;
     rq.wipe_others = o.wipe;
-    return kExitOk;
+    return build_snp_requirement(o, rq);
 }
 
 int run_enroll(const EnrollOptions& o) {
@@ -115,6 +132,7 @@ int run_enroll(const EnrollOptions& o) {
                  {"lock_pcr", rep.enrolled.lock_pcr ? json(*rep.enrolled.lock_pcr) : json()},
                  {"pin", rep.enrolled.pin.has_value()}, {"wiped_tokens", rep.wiped_tokens},
                  {"recovery_keyslot", rep.recovery_keyslot ? json(*rep.recovery_keyslot) : json()}};
+        if (rep.snp) out["snp"] = snp_verdict_json(*rep.snp);
         // The key is spliced in at output so that no std::string copy of it is left behind.
         constexpr const char* kMark = "@recovery-key@";
         if (rep.recovery_keyslot) out["recovery_key"] = kMark;
@@ -127,6 +145,7 @@ int run_enroll(const EnrollOptions& o) {
         }
         std::fputs("\n", stdout);
     } else {
+        if (rep.snp) std::fprintf(stderr, "cvmunlock: %s\n", rep.snp->summary.c_str());
         std::fprintf(stderr, "cvmunlock: enrolled %s: token %d, keyslot %d, sealed to %s PCRs %s%s\n", o.device.c_str(),
                      rep.token, rep.keyslot, std::string(hash_alg_name(rep.enrolled.pcr_bank)).c_str(),
                      json(rep.enrolled.pcrs).dump().c_str(),
@@ -176,6 +195,13 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->add_option("--pbkdf-memory", e.pbkdf_memory, "Recovery keyslot: Argon2id memory cost (KiB)");
     enroll->add_option("--pbkdf-force-iterations", e.pbkdf_iterations, "Recovery keyslot: Argon2id time cost");
     enroll->add_option("--pbkdf-parallel", e.pbkdf_parallel, "Recovery keyslot: Argon2id threads");
+    enroll->add_option("--snp", e.snp, "require: SEV-SNP evidence must verify and satisfy the policy before every "
+                                       "unseal (checked now too); off: no SNP check")->capture_default_str();
+    enroll->add_option("--snp-evidence", e.snp_evidence, "Where the evidence comes from: auto, sev-guest, tsm, azure-hcl")
+        ->capture_default_str();
+    enroll->add_option("--vcek", e.vcek, "VCEK (DER/PEM) when no certificate table is reachable; cached in the token");
+    add_snp_anchor_option(enroll, e.snp_anchors, "--snp-anchors");
+    add_snp_policy_options(enroll, e.snp_policy);
     enroll->add_flag("--json", e.json, "Machine-readable output");
     enroll->footer(kExitCodeHelp);
     enroll->final_callback([&exit_code]() { exit_code = run_enroll(e); });

@@ -1,4 +1,5 @@
 #include "cvmunlock/sealed_secret.hpp"
+#include "cvmunlock/token.hpp"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -15,7 +16,7 @@ constexpr std::size_t kRecoveryBytes = 32;
 constexpr std::size_t kRecoveryGroup = 8;  // characters per group
 }  // namespace
 
-Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key) {
+Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView requirements) {
     EVP_MD_CTX* ctx = EVP_MD_CTX_new();
     Bytes out(kPinSize);
     unsigned int len = 0;
@@ -24,6 +25,8 @@ Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key)
                     EVP_DigestUpdate(ctx, luks_uuid.data(), luks_uuid.size()) == 1 &&
                     EVP_DigestUpdate(ctx, "", 1) == 1 &&
                     EVP_DigestUpdate(ctx, volume_key.secret_bytes(), volume_key.size()) == 1 &&
+                    (requirements.empty() || (EVP_DigestUpdate(ctx, "", 1) == 1 &&
+                                              EVP_DigestUpdate(ctx, requirements.data(), requirements.size()) == 1)) &&
                     EVP_DigestFinal_ex(ctx, out.data(), &len) == 1;
     EVP_MD_CTX_free(ctx);
     if (!ok) return {};
@@ -50,9 +53,17 @@ Result<SealedParts> split_sealed_data(const SecretBuffer& sealed) {
     return parts;
 }
 
-bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin) {
-    const Bytes actual = volume_key_pin(luks_uuid, volume_key);
+bool volume_key_matches(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView pin,
+                        ByteView requirements) {
+    const Bytes actual = volume_key_pin(luks_uuid, volume_key, requirements);
     return actual.size() == pin.size() && !actual.empty() && CRYPTO_memcmp(actual.data(), pin.data(), pin.size()) == 0;
+}
+
+Bytes token_requirements(const CvmToken& token) {
+    if (!token.snp) return {};
+    // nlohmann's dump sorts object keys: the same requirement always gives the same bytes.
+    const std::string canonical = token_to_json(token)["snp"].dump();
+    return Bytes(canonical.begin(), canonical.end());
 }
 
 Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations) {

@@ -1,1 +1,60 @@
-// placeholder: filled in by the SNP work (issue 5)
+// The trust anchors of SEV-SNP verification: AMD root keys (ARKs) and, as a
+// convenience, their ASK/ASVK. Only an ARK is an anchor; an intermediate added
+// here is verified against an ARK on every use like any supplied certificate.
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+#include <algorithm>
+
+#include "cvmunlock/snp_verify.hpp"
+
+namespace cvmunlock::snp {
+
+namespace {
+
+bool same_certificate(const Certificate& a, const Certificate& b) { return X509_cmp(a.get(), b.get()) == 0; }
+
+bool contains(const std::vector<Certificate>& list, const Certificate& cert) {
+    return std::any_of(list.begin(), list.end(), [&](const Certificate& c) { return same_certificate(c, cert); });
+}
+
+// An ARK signs itself (KDS spec, "Certificate Chain"): issuer == subject and
+// the signature verifies with its own key.
+bool self_signed(const Certificate& cert) {
+    EVP_PKEY* key = X509_get0_pubkey(cert.get());
+    return key != nullptr && X509_check_issued(cert.get(), cert.get()) == X509_V_OK &&
+           X509_verify(cert.get(), key) == 1;
+}
+
+}  // namespace
+
+Result<void> TrustStore::add(ByteView data, const std::string& what) {
+    auto certs = Certificate::load_all(data, what);
+    if (!certs) return std::unexpected(certs.error());
+    std::vector<Certificate> arks, intermediates;
+    for (std::size_t i = 0; i < certs->size(); ++i) {
+        const Certificate& cert = (*certs)[i];
+        const std::string where = what + ": certificate " + std::to_string(i + 1) + " (" + cert.subject_cn() + ")";
+        switch (cert.role()) {
+            case CertRole::Ark:
+                if (!self_signed(cert)) return fail(ErrorCode::Tampered, where + " is not self-signed");
+                arks.push_back(cert);
+                break;
+            case CertRole::Ask:
+            case CertRole::Asvk: intermediates.push_back(cert); break;
+            default:
+                return fail(ErrorCode::InvalidInput,
+                            where + " is a " + cert_role_name(cert.role()) + ", not an ARK, ASK or ASVK");
+        }
+    }
+    // All or nothing: a file with one bad certificate adds none.
+    for (const Certificate& c : arks) {
+        if (!contains(arks_, c)) arks_.push_back(c);
+    }
+    for (const Certificate& c : intermediates) {
+        if (!contains(intermediates_, c)) intermediates_.push_back(c);
+    }
+    return {};
+}
+
+}  // namespace cvmunlock::snp

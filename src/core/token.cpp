@@ -18,7 +18,7 @@ std::unexpected<Error> bad(const std::string& field, const std::string& what) {
 constexpr std::size_t kMaxBlob = 1024;  // TPM2B_PUBLIC / TPM2B_PRIVATE are far smaller
 
 const std::set<std::string> kKeys = {"type", "keyslots", "version", "pcr_bank", "pcrs", "lock_pcr", "pcr_values",
-                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events"};
+                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events", "snp"};
 
 std::optional<std::uint32_t> pcr_from(const json& v) {
     if (!v.is_number_unsigned() || v.get<std::uint64_t>() >= 24) return std::nullopt;
@@ -127,12 +127,39 @@ Result<void> parse_pin(const json& doc, CvmToken& t) {
     t.pin = std::move(kdf);
     return {};
 }
+
+constexpr std::size_t kMaxVcek = 4096;  // a VCEK is about 1.4 KB of DER
+
+Result<void> parse_snp(const json& doc, CvmToken& t) {
+    if (!doc.contains("snp") || doc["snp"].is_null()) return {};
+    const json& s = doc["snp"];
+    if (!s.is_object()) return bad("snp", "not an object");
+    for (const auto& [key, value] : s.items()) {
+        if (key != "evidence" && key != "policy" && key != "vcek") return bad("snp." + key, "unknown field");
+    }
+    SnpRequirement req;
+    auto kind = s.contains("evidence") && s["evidence"].is_string()
+                    ? snp::evidence_kind_from_name(s["evidence"].get<std::string>()) : std::nullopt;
+    if (!kind || *kind == snp::EvidenceKind::File) return bad("snp.evidence", "must be auto, sev-guest, tsm or azure-hcl");
+    req.evidence = *kind;
+    if (!s.contains("policy")) return bad("snp.policy", "missing");
+    auto policy = snp::policy_from_json(s["policy"]);
+    if (!policy) return std::unexpected(policy.error().context("cvmunlock token: snp"));
+    req.policy = std::move(*policy);
+    if (s.contains("vcek")) {
+        auto vcek = s["vcek"].is_string() ? base64_decode(s["vcek"].get<std::string>()) : std::nullopt;
+        if (!vcek || vcek->empty() || vcek->size() > kMaxVcek) return bad("snp.vcek", "not base64 of 1..4096 bytes");
+        req.vcek = std::move(*vcek);
+    }
+    t.snp = std::move(req);
+    return {};
+}
 }  // namespace
 
 Result<CvmToken> token_from_document(const json& doc) {
     if (!doc.is_object()) return bad("(document)", "not a JSON object");
     CvmToken t;
-    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin}) {
+    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin, parse_snp}) {
         if (auto r = step(doc, t); !r) return std::unexpected(r.error());
     }
     auto policy = hex_field(doc, "policy", 32, 32);
@@ -177,6 +204,11 @@ json token_to_json(const CvmToken& t) {
              {"tpm_private", base64_encode(t.tpm_private)},
              {"pin", t.pin ? json{{"kdf", "pbkdf2-sha256"}, {"iterations", t.pin->iterations}, {"salt", base64_encode(t.pin->salt)}} : json()}};
     if (!t.events.empty()) doc["events"] = std::move(events);
+    if (t.snp) {
+        json s{{"evidence", snp::evidence_kind_name(t.snp->evidence)}, {"policy", snp::policy_to_json(t.snp->policy)}};
+        if (!t.snp->vcek.empty()) s["vcek"] = base64_encode(t.snp->vcek);
+        doc["snp"] = std::move(s);
+    }
     return doc;
 }
 

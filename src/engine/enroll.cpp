@@ -62,8 +62,8 @@ Result<std::map<std::uint32_t, Bytes>> policy_values(tpm::TpmContext& tpm, const
     return values;
 }
 
-Result<CvmToken> seal_for(tpm::TpmContext& tpm, const EnrollRequest& rq, const SecretBuffer& sealed_data,
-                          const std::map<std::uint32_t, Bytes>& values) {
+Result<CvmToken> seal_for(tpm::TpmContext& tpm, const tpm::Srk& srk, const EnrollRequest& rq,
+                          const SecretBuffer& sealed_data, const std::map<std::uint32_t, Bytes>& values) {
     CvmToken token;
     token.pcr_bank = rq.bank;
     token.pcrs = rq.pcrs;
@@ -83,14 +83,29 @@ Result<CvmToken> seal_for(tpm::TpmContext& tpm, const EnrollRequest& rq, const S
     if (!policy) return std::unexpected(policy.error());
     token.policy_digest = *policy;
 
-    auto srk = tpm::load_srk(tpm, rq.persist_srk);
-    if (!srk) return std::unexpected(srk.error());
-    token.srk_name = srk->name;
-    auto blob = tpm::seal(tpm, *srk, sealed_data, *policy, auth);
+    token.srk_name = srk.name;
+    auto blob = tpm::seal(tpm, srk, sealed_data, *policy, auth);
     if (!blob) return std::unexpected(blob.error());
     token.tpm_public = std::move(blob->public_blob);
     token.tpm_private = std::move(blob->private_blob);
     return token;
+}
+
+// `--snp require`: the evidence must pass now (else the volume could never
+// unlock with this token); `auto` is resolved and the VCEK that verified is
+// cached, so the token names exactly what unlock will use.
+Result<std::optional<SnpRequirement>> snp_requirement(tpm::TpmContext& tpm, const tpm::Srk& srk, const EnrollRequest& rq,
+                                                      EnrollReport& report) {
+    if (!rq.snp) return std::optional<SnpRequirement>();
+    SnpRequirement req = *rq.snp;
+    SnpVerdict verdict;
+    if (auto r = check_snp(req, tpm, srk, rq.snp_config, verdict); !r) {
+        return std::unexpected(r.error().context("refusing to enroll with --snp require"));
+    }
+    req.evidence = verdict.evidence;
+    if (!verdict.vcek.empty()) req.vcek = verdict.vcek;
+    report.snp = std::move(verdict);
+    return std::optional<SnpRequirement>(std::move(req));
 }
 
 void record_events(CvmToken& token, const EnrollRequest& rq) {
@@ -119,11 +134,19 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (!tpm) return std::unexpected(tpm.error());
     auto values = policy_values(**tpm, rq);
     if (!values) return std::unexpected(values.error());
+    auto srk = tpm::load_srk(**tpm, rq.persist_srk);
+    if (!srk) return std::unexpected(srk.error());
+    auto snp = snp_requirement(**tpm, *srk, rq, report);
+    if (!snp) return std::unexpected(snp.error());
+    CvmToken requirements;
+    requirements.snp = *snp;
     auto secret = tpm::random_secret(**tpm, kSecretSize);
     if (!secret) return std::unexpected(secret.error());
-    const SecretBuffer sealed_data = make_sealed_data(*secret, volume_key_pin(volume->uuid(), *vk));
-    auto token = seal_for(**tpm, rq, sealed_data, *values);
+    const SecretBuffer sealed_data =
+        make_sealed_data(*secret, volume_key_pin(volume->uuid(), *vk, token_requirements(requirements)));
+    auto token = seal_for(**tpm, *srk, rq, sealed_data, *values);
     if (!token) return std::unexpected(token.error());
+    token->snp = std::move(*snp);
     record_events(*token, rq);
     auto parts = split_sealed_data(sealed_data);
     if (!parts) return std::unexpected(parts.error());

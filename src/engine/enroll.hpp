@@ -10,6 +10,7 @@
 #include "cvmunlock/luks2_header.hpp"
 #include "cvmunlock/token.hpp"
 #include "luks/volume.hpp"
+#include "snp_gate.hpp"
 #include "unseal.hpp"
 
 namespace cvmunlock::engine {
@@ -32,6 +33,8 @@ struct EnrollRequest {
     bool persist_srk = false;
     bool wipe_others = false;                       // --wipe-slot: remove older cvmunlock tokens afterwards
     Luks2Policy header_policy;
+    std::optional<SnpRequirement> snp;  // --snp require: evidence kind, policy, VCEK (--vcek goes to snp_config)
+    SnpGateConfig snp_config;
 };
 
 struct EnrollReport {
@@ -41,6 +44,7 @@ struct EnrollReport {
     SecretBuffer recovery_key;
     std::vector<int> wiped_tokens;
     CvmToken enrolled;
+    std::optional<SnpVerdict> snp;
 };
 
 Result<void> enroll_volume(const EnrollRequest& request, EnrollReport& report);

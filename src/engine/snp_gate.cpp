@@ -1,1 +1,177 @@
-// placeholder: filled in by the SNP work (issue 5)
+#include "snp_gate.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "../adapters/file/read_file.hpp"
+#include "cvmunlock/hcl_report.hpp"
+#include "snp_sources.hpp"
+
+namespace cvmunlock::engine {
+
+namespace {
+namespace fs = std::filesystem;
+
+constexpr std::size_t kMaxCertFile = 64 * 1024;
+
+bool is_cert_file(const fs::directory_entry& e) {
+    const auto ext = e.path().extension().string();
+    return e.is_regular_file() && (ext == ".pem" || ext == ".der" || ext == ".crt" || ext == ".cer");
+}
+
+std::unexpected<Error> refuse(ErrorCode code, const std::string& check, const std::string& detail) {
+    return fail(code, "SEV-SNP " + check + ": " + detail);
+}
+
+// One way to get the VCEK/VLEK (and maybe ASK/ARK) for the report, in the
+// issue's order: the extended report's certificate table, the VCEK cached in
+// the token, files given explicitly, the file in the initramfs.
+struct CertSource {
+    std::string from;
+    std::vector<snp::Certificate> certs;
+};
+
+Result<std::vector<snp::Certificate>> load_cert_file(const std::string& path) {
+    auto bytes = file::read_all(path, kMaxCertFile);
+    if (!bytes) return std::unexpected(bytes.error().context(path));
+    return snp::Certificate::load_all(*bytes, path);
+}
+
+Result<std::vector<CertSource>> cert_sources(const snp::Evidence& evidence, const SnpRequirement& requirement,
+                                             const SnpGateConfig& config) {
+    std::vector<CertSource> out;
+    if (!evidence.certs.empty()) {
+        CertSource table{"certificate table of " + evidence.origin, {}};
+        for (const auto& der : evidence.certs) {
+            auto c = snp::Certificate::from_der(der, table.from);
+            if (!c) return std::unexpected(c.error());
+            table.certs.push_back(std::move(*c));
+        }
+        out.push_back(std::move(table));
+    }
+    if (!requirement.vcek.empty()) {
+        auto c = snp::Certificate::from_der(requirement.vcek, "the VCEK cached in the token");
+        if (!c) return std::unexpected(c.error());
+        out.push_back({"token", {std::move(*c)}});
+    }
+    std::vector<std::string> files = config.extra_certs;
+    if (!config.vcek_file.empty() && fs::exists(config.vcek_file)) files.push_back(config.vcek_file);
+    for (const auto& path : files) {
+        auto certs = load_cert_file(path);
+        if (!certs) return std::unexpected(certs.error());
+        out.push_back({path, std::move(*certs)});
+    }
+    return out;
+}
+
+Bytes leaf_vcek(const snp::VerifiedChain& chain) {
+    if (chain.key_role != snp::CertRole::Vcek || chain.path.empty()) return {};
+    return chain.path.front().der();
+}
+
+Result<snp::VerifiedChain> verify_with_any(const snp::Evidence& evidence, const snp::Report& report,
+                                           const std::vector<CertSource>& sources, const snp::TrustStore& trust,
+                                           std::time_t at, SnpVerdict& verdict) {
+    if (sources.empty()) {
+        return refuse(ErrorCode::PolicyRefused, "chain",
+                      "no VCEK to verify the report with: " + evidence.origin +
+                          " gave no certificate table, the token caches none, and there is no " + kVcekFile);
+    }
+    std::string why;
+    for (const auto& source : sources) {
+        auto chain = snp::verify_report(evidence.report, report, source.certs, trust, at);
+        if (chain) {
+            verdict.vcek_from = source.from;
+            return std::move(*chain);
+        }
+        why += (why.empty() ? "" : "; ") + source.from + ": " + chain.error().check + ": " + chain.error().detail;
+    }
+    return refuse(ErrorCode::Tampered, "verification", "the report does not verify (" + why + ")");
+}
+
+std::string join(const std::vector<snp::Violation>& v) {
+    std::string out;
+    for (const auto& x : v) out += (out.empty() ? "" : "; ") + x.check + ": " + x.detail;
+    return out;
+}
+
+Result<void> check_freshness(const snp::Report& report, const snp::ReportData& nonce) {
+    if (!std::equal(nonce.begin(), nonce.end(), report.report_data.begin())) {
+        return refuse(ErrorCode::Tampered, "freshness", "REPORT_DATA is not the nonce of this request (a replayed report)");
+    }
+    return {};
+}
+}  // namespace
+
+Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
+    snp::TrustStore store;
+    std::string searched;
+    for (const auto& dir : config.anchor_dirs) {
+        searched += (searched.empty() ? "" : ", ") + dir;
+        std::error_code ec;
+        if (!fs::is_directory(dir, ec)) continue;
+        std::vector<fs::path> files;
+        for (const auto& e : fs::directory_iterator(dir, ec)) {
+            if (is_cert_file(e)) files.push_back(e.path());
+        }
+        std::sort(files.begin(), files.end());
+        for (const auto& path : files) {
+            auto bytes = file::read_all(path.string(), kMaxCertFile);
+            if (!bytes) return std::unexpected(bytes.error().context("SEV-SNP trust anchor " + path.string()));
+            if (auto r = store.add(*bytes, path.string()); !r) return std::unexpected(r.error());
+        }
+    }
+    if (store.empty()) return fail(ErrorCode::Unavailable, "no SEV-SNP trust anchor (AMD ARK) in " + searched);
+    return store;
+}
+
+Result<void> check_snp(const SnpRequirement& requirement, tpm::TpmContext& tpm, const tpm::Srk& srk,
+                       const SnpGateConfig& config, SnpVerdict& verdict) {
+    auto trust = load_trust_store(config);
+    if (!trust) return std::unexpected(trust.error());
+    auto kind = resolve_evidence_kind(requirement.evidence);
+    if (!kind) return std::unexpected(kind.error());
+    verdict.evidence = *kind;
+    auto source = make_report_source(*kind, tpm);
+    if (!source) return std::unexpected(source.error());
+    snp::ReportData nonce{};
+    if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return fail(ErrorCode::Internal, "RAND_bytes failed");
+    auto evidence = (*source)->fetch(nonce);
+    if (!evidence) return std::unexpected(evidence.error().context("SEV-SNP evidence"));
+    verdict.origin = evidence->origin;
+
+    std::optional<hcl::HclReport> hcl;
+    if (*kind == snp::EvidenceKind::AzureHcl) {
+        auto parsed = hcl::parse_hcl_report(evidence->hcl_report);
+        if (!parsed) return std::unexpected(parsed.error().context("HCL report in " + evidence->origin));
+        hcl = std::move(*parsed);
+    }
+    auto report = snp::parse_report(evidence->report);
+    if (!report) return std::unexpected(report.error().context("SNP report from " + evidence->origin));
+    auto sources = cert_sources(*evidence, requirement, config);
+    if (!sources) return std::unexpected(sources.error());
+    auto chain = verify_with_any(*evidence, *report, *sources, *trust, config.at.value_or(std::time(nullptr)), verdict);
+    if (!chain) return std::unexpected(chain.error());
+    verdict.product = chain->product;
+    verdict.key_role = chain->key_role;
+    verdict.vcek = leaf_vcek(*chain);
+
+    verdict.violations = snp::evaluate_policy(*report, chain->product, requirement.policy);
+    if (!verdict.violations.empty()) return refuse(ErrorCode::PolicyRefused, "policy", join(verdict.violations));
+    if (hcl) {
+        if (auto r = bind_azure_vtpm(tpm, *hcl, srk, ByteView(nonce.data(), 32)); !r) {
+            return refuse(r.error().code, "binding", r.error().message);
+        }
+        verdict.azure_bound = true;
+    } else if (auto r = check_freshness(*report, nonce); !r) {
+        return r;
+    }
+    verdict.summary = std::string("SEV-SNP verified: ") + snp::product_name(chain->product) + " report from " +
+                      evidence->origin + ", " + snp::cert_role_name(chain->key_role) + " from " + verdict.vcek_from +
+                      (verdict.azure_bound ? ", vTPM bound to the report" : ", fresh nonce");
+    return {};
+}
+
+}  // namespace cvmunlock::engine

@@ -76,7 +76,7 @@ TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<S
     }
     auto key = volume.volume_key(parts->passphrase.secret_view(), token->keyslot);
     if (!key) return refuse(-EPERM, "keyslot " + std::to_string(token->keyslot) + " does not open with the unsealed secret");
-    if (!volume_key_matches(volume.uuid(), *key, parts->pin)) {
+    if (!volume_key_matches(volume.uuid(), *key, parts->pin, token_requirements(*token))) {
         return refuse(-EPERM, "keyslot " + std::to_string(token->keyslot) +
                                   " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
                                   "), other than the one sealed in the vTPM: the header was altered");

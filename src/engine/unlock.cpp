@@ -20,12 +20,12 @@ Result<void> validate_loaded(luks::Volume& volume, const Luks2Policy& policy, in
 Result<void> open_with_token(luks::Volume& volume, tpm::TpmContext& tpm, const FoundToken& found,
                              const UnlockRequest& request, UnlockReport& report) {
     if (auto r = validate_loaded(volume, request.header_policy, found.token.keyslot); !r) return r;
-    auto parts = unseal_token(tpm, found.token, request.pin, request.eventlog_path, &report.refusal);
+    auto parts = unseal_token(tpm, found.token, request.pin, request.eventlog_path, &report.refusal, request.snp);
     if (!parts) return std::unexpected(parts.error());
     auto key = volume.volume_key(parts->passphrase.secret_view(), found.token.keyslot);
     if (!key) return std::unexpected(key.error().context("keyslot " + std::to_string(found.token.keyslot)));
     // The sealed pin, not the host-writable header, says which volume key is ours.
-    if (!volume_key_matches(volume.uuid(), *key, parts->pin)) {
+    if (!volume_key_matches(volume.uuid(), *key, parts->pin, token_requirements(found.token))) {
         return fail(ErrorCode::Tampered, "keyslot " + std::to_string(found.token.keyslot) +
                                              " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
                                              "), other than the one sealed in the vTPM: the header was altered");

@@ -20,6 +20,7 @@ struct UnlockRequest {
     std::string eventlog_path;        // replayed on a refusal to name the event; may be missing
     PinSource pin;
     bool return_passphrase = false;   // key socket: hand the checked keyslot passphrase back
+    SnpGateConfig snp;                // trust anchors and VCEK fallbacks for tokens that require SEV-SNP
 };
 
 struct UnlockReport {

@@ -50,7 +50,8 @@ Result<SecretBuffer> pin_auth(tpm::TpmContext& tpm, const CvmToken& token, const
 }  // namespace
 
 Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin,
-                                 const std::string& eventlog_path, RefusalDetail* detail) {
+                                 const std::string& eventlog_path, RefusalDetail* detail,
+                                 const SnpGateConfig& snp_config) {
     auto srk = tpm::load_srk(tpm, false, &token.srk_name);
     if (!srk) return std::unexpected(srk.error());
     if (srk->name != token.srk_name) {
@@ -62,6 +63,12 @@ Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, co
     if (!object_policy) return std::unexpected(object_policy.error());
     if (*object_policy != token.policy_digest) {
         return fail(ErrorCode::Tampered, "cvmunlock token: the sealed object's policy differs from the token's policy");
+    }
+    if (token.snp) {
+        SnpVerdict verdict;
+        auto gate = check_snp(*token.snp, tpm, *srk, snp_config, verdict);
+        if (detail != nullptr) detail->snp = verdict;
+        if (!gate) return std::unexpected(gate.error());
     }
     auto auth = pin_auth(tpm, token, pin);
     if (!auth) return std::unexpected(auth.error());

@@ -10,6 +10,7 @@
 #include "cvmunlock/refusal.hpp"
 #include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/token.hpp"
+#include "snp_gate.hpp"
 #include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::engine {
@@ -24,12 +25,16 @@ struct UnsealOutcome {
 struct RefusalDetail {
     HashAlg bank = HashAlg::Sha256;  // the token's policy bank
     std::vector<PcrChange> changes;  // which sealed PCRs changed, and the event when known
+    std::optional<SnpVerdict> snp;   // set when the token requires SEV-SNP (accepted or not)
 };
 
-// Unseals `token` from `tpm`. On a PCR-policy refusal, `detail` explains it
-// (current PCRs read from the TPM; `eventlog_path` replayed when readable).
+// Unseals `token` from `tpm`. A token that requires SEV-SNP passes the SNP gate
+// first (check_snp with `snp_config`); nothing is unsealed when it refuses.
+// On a PCR-policy refusal, `detail` explains it (current PCRs read from the
+// TPM; `eventlog_path` replayed when readable).
 Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin,
-                                 const std::string& eventlog_path, RefusalDetail* detail);
+                                 const std::string& eventlog_path, RefusalDetail* detail,
+                                 const SnpGateConfig& snp_config = SnpGateConfig{});
 
 // Parses and validates every cvmunlock token of a LUKS2 metadata document.
 struct FoundToken {

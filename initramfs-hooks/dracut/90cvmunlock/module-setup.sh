@@ -115,6 +115,7 @@ install() {
 	fi
 	# Trust anchors (AMD root certificates, expected measurements) and config.
 	cvmunlock_install_tree /usr/share/cvmunlock || return 1
+	cvmunlock_install_tree /usr/local/share/cvmunlock || return 1
 	cvmunlock_install_tree /etc/cvmunlock || return 1
 	return 0
 }
