@@ -15,6 +15,8 @@
 
 namespace cvmunlock::snp {
 
+inline constexpr std::size_t kMaxMeasurements = 64;  // allowed launch measurements in one policy
+
 struct Policy {
     bool allow_debug = false;            // default: a debuggable guest is refused
     bool allow_migration_agent = false;  // default: a guest with a migration agent is refused
@@ -30,7 +32,7 @@ struct Policy {
 };
 
 struct Violation {
-    std::string check;   // "debug", "migration-agent", "tcb", "measurement", "vmpl", ...
+    std::string check;   // "debug", "migration-agent", "min-tcb", "measurement", "vmpl", ...
     std::string detail;  // what the report has against what the policy wants
 };
 

@@ -85,7 +85,7 @@ struct LoadedReport {
 
 Result<LoadedReport> load_report(const std::string& path) {
     auto bytes = file::read_all(path, kMaxInput);
-    if (!bytes) return std::unexpected(bytes.error().context(path));
+    if (!bytes) return std::unexpected(bytes.error());  // read_all names the path
     LoadedReport out;
     if (hcl::looks_like_hcl(*bytes)) {
         auto h = hcl::parse_hcl_report(*bytes);
@@ -106,7 +106,7 @@ Result<std::vector<snp::Certificate>> load_certs(const std::vector<std::string>&
     std::vector<snp::Certificate> all;
     for (const auto& path : paths) {
         auto bytes = file::read_all(path, kMaxInput);
-        if (!bytes) return std::unexpected(bytes.error().context(path));
+        if (!bytes) return std::unexpected(bytes.error());
         auto certs = snp::Certificate::load_all(*bytes, path);
         if (!certs) return std::unexpected(certs.error());
         for (auto& c : *certs) all.push_back(std::move(c));
@@ -135,6 +135,7 @@ void verify_loaded(Outcome& o, const LoadedReport& loaded, const std::vector<snp
     o.doc["chain"] = chain_json(*chain);
     for (const auto& v : snp::evaluate_policy(loaded.report, chain->product, policy)) o.refusals.emplace_back(v.check, v.detail);
     o.code = o.refusals.empty() ? kExitOk : kExitRefused;
+    if (o.code != kExitOk) return;
     o.doc["summary"] = std::string(snp::product_name(chain->product)) + " report signed by the " +
                        snp::cert_role_name(chain->key_role) + ", chain to a trusted ARK, policy satisfied" +
                        (loaded.hcl ? ", HCL runtime data bound" : "");
@@ -209,7 +210,7 @@ void add_snp_commands(CLI::App& app, int& exit_code) {
     add_snp_policy_options(verify, v.policy);
     verify->add_flag("--json", v.json, "Machine-readable verdict");
     verify->footer("Exit codes: 0 valid, 1 refused (the reason names the check: signature, chain, trust, expiry, tcb, "
-                   "chip-id, debug, binding, ...), 2 usage, 3 malformed input.");
+                   "chip-id, min-tcb, debug, binding, ...), 2 usage, 3 malformed input, 4 no trust anchor found.");
     verify->callback([&exit_code] { exit_code = run_verify(v, anchors); });
 
     static std::string report_path;

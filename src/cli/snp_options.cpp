@@ -82,6 +82,9 @@ Result<snp::Policy> snp_policy_from_options(const SnpPolicyOptions& o) {
     auto tcb = tcb_option(o.min_tcb);
     if (!tcb) return std::unexpected(tcb.error());
     p.min_tcb = *tcb;
+    if (o.measurements.size() > snp::kMaxMeasurements) {
+        return usage("--measurement", "at most " + std::to_string(snp::kMaxMeasurements) + " launch measurements");
+    }
     for (const auto& m : o.measurements) {
         auto a = hex_option<48>("--measurement", m);
         if (!a) return std::unexpected(a.error());

@@ -30,7 +30,7 @@ void check_tcb(std::vector<Violation>& out, const Report& report, Product produc
     if (!policy.min_tcb) return;
     const Tcb have = decode_tcb(report.reported_tcb, product);
     if (!tcb_at_least(have, *policy.min_tcb)) {
-        out.push_back({"tcb", "REPORTED_TCB " + tcb_to_string(have, product) + " is below the minimum " +
+        out.push_back({"min-tcb", "REPORTED_TCB " + tcb_to_string(have, product) + " is below the minimum " +
                                   tcb_to_string(*policy.min_tcb, product)});
     }
 }
@@ -126,7 +126,7 @@ Result<void> parse_digests(const json& doc, Policy& p) {
     }
     if (doc.contains("measurements")) {
         const json& list = doc["measurements"];
-        if (!list.is_array() || list.empty() || list.size() > 64) return bad("measurements", "not a list of 1..64");
+        if (!list.is_array() || list.empty() || list.size() > kMaxMeasurements) return bad("measurements", "not a list of 1..64");
         for (const auto& m : list) {
             auto a = hex_array<48>(m, "measurements");
             if (!a) return std::unexpected(a.error());

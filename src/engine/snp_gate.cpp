@@ -27,42 +27,43 @@ std::unexpected<Error> refuse(ErrorCode code, const std::string& check, const st
 
 // One way to get the VCEK/VLEK (and maybe ASK/ARK) for the report, in the
 // issue's order: the extended report's certificate table, the VCEK cached in
-// the token, files given explicitly, the file in the initramfs.
+// the token, files given explicitly, the file in the initramfs. A source that
+// cannot be read is a failed candidate, not the end: the next one may verify.
 struct CertSource {
     std::string from;
-    std::vector<snp::Certificate> certs;
+    Result<std::vector<snp::Certificate>> certs;
 };
 
 Result<std::vector<snp::Certificate>> load_cert_file(const std::string& path) {
     auto bytes = file::read_all(path, kMaxCertFile);
-    if (!bytes) return std::unexpected(bytes.error().context(path));
+    if (!bytes) return std::unexpected(bytes.error());  // read_all names the path
     return snp::Certificate::load_all(*bytes, path);
 }
 
-Result<std::vector<CertSource>> cert_sources(const snp::Evidence& evidence, const SnpRequirement& requirement,
-                                             const SnpGateConfig& config) {
+Result<std::vector<snp::Certificate>> certs_from_der(const std::vector<Bytes>& ders, const std::string& what) {
+    std::vector<snp::Certificate> out;
+    for (const auto& der : ders) {
+        auto c = snp::Certificate::from_der(der, what);
+        if (!c) return std::unexpected(c.error());
+        out.push_back(std::move(*c));
+    }
+    return out;
+}
+
+std::vector<CertSource> cert_sources(const snp::Evidence& evidence, const SnpRequirement& requirement,
+                                     const SnpGateConfig& config) {
     std::vector<CertSource> out;
     if (!evidence.certs.empty()) {
-        CertSource table{"certificate table of " + evidence.origin, {}};
-        for (const auto& der : evidence.certs) {
-            auto c = snp::Certificate::from_der(der, table.from);
-            if (!c) return std::unexpected(c.error());
-            table.certs.push_back(std::move(*c));
-        }
-        out.push_back(std::move(table));
+        const std::string from = "certificate table of " + evidence.origin;
+        out.push_back({from, certs_from_der(evidence.certs, from)});
     }
     if (!requirement.vcek.empty()) {
-        auto c = snp::Certificate::from_der(requirement.vcek, "the VCEK cached in the token");
-        if (!c) return std::unexpected(c.error());
-        out.push_back({"token", {std::move(*c)}});
+        out.push_back({"token", certs_from_der({requirement.vcek}, "the VCEK cached in the token")});
     }
     std::vector<std::string> files = config.extra_certs;
-    if (!config.vcek_file.empty() && fs::exists(config.vcek_file)) files.push_back(config.vcek_file);
-    for (const auto& path : files) {
-        auto certs = load_cert_file(path);
-        if (!certs) return std::unexpected(certs.error());
-        out.push_back({path, std::move(*certs)});
-    }
+    std::error_code ec;
+    if (!config.vcek_file.empty() && fs::exists(config.vcek_file, ec)) files.push_back(config.vcek_file);
+    for (const auto& path : files) out.push_back({path, load_cert_file(path)});
     return out;
 }
 
@@ -81,7 +82,11 @@ Result<snp::VerifiedChain> verify_with_any(const snp::Evidence& evidence, const 
     }
     std::string why;
     for (const auto& source : sources) {
-        auto chain = snp::verify_report(evidence.report, report, source.certs, trust, at);
+        if (!source.certs) {
+            why += (why.empty() ? "" : "; ") + source.from + ": unreadable: " + source.certs.error().message;
+            continue;
+        }
+        auto chain = snp::verify_report(evidence.report, report, *source.certs, trust, at);
         if (chain) {
             verdict.vcek_from = source.from;
             return std::move(*chain);
@@ -150,9 +155,8 @@ Result<void> check_snp(const SnpRequirement& requirement, tpm::TpmContext& tpm, 
     }
     auto report = snp::parse_report(evidence->report);
     if (!report) return std::unexpected(report.error().context("SNP report from " + evidence->origin));
-    auto sources = cert_sources(*evidence, requirement, config);
-    if (!sources) return std::unexpected(sources.error());
-    auto chain = verify_with_any(*evidence, *report, *sources, *trust, config.at.value_or(std::time(nullptr)), verdict);
+    const auto sources = cert_sources(*evidence, requirement, config);
+    auto chain = verify_with_any(*evidence, *report, sources, *trust, config.at.value_or(std::time(nullptr)), verdict);
     if (!chain) return std::unexpected(chain.error());
     verdict.product = chain->product;
     verdict.key_role = chain->key_role;

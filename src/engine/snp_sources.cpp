@@ -11,7 +11,12 @@ Result<snp::EvidenceKind> resolve_evidence_kind(snp::EvidenceKind requested) {
     if (requested != snp::EvidenceKind::Auto) return requested;
     auto fs = snp::make_real_tsm_fs();
     const snp::Detection d = snp::classify_environment(snp::read_environment(snp::EnvironmentPaths{}, *fs));
-    // Detection lists the sources in order of preference; it never fetches.
+    // Under Azure's paravisor the guest's own /dev/sev-guest reports would not
+    // vouch for the vTPM: the HCL report (with the binding) comes first there.
+    // Otherwise detection's order of preference. Detection never fetches.
+    for (const auto& s : d.sources) {
+        if (s.usable && s.kind == snp::EvidenceKind::AzureHcl) return s.kind;
+    }
     for (const auto& s : d.sources) {
         if (s.usable) return s.kind;
     }

@@ -84,6 +84,7 @@ TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<S
     TokenOpenResult ok;
     ok.passphrase = std::move(parts->passphrase);
     ok.message = "unsealed from the vTPM (token " + std::to_string(token_id) + ", keyslot " + std::to_string(token->keyslot) + ")";
+    if (detail.snp) ok.message += "; " + detail.snp->summary;
     return ok;
 }
 

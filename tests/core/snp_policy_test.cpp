@@ -46,12 +46,12 @@ TEST(SnpPolicy, MinimumTcbComparesEachComponentInTheProductLayout) {
     EXPECT_TRUE(evaluate_policy(r, Product::Milan, p).empty());
     p.min_tcb->snp = 6;
     auto v = evaluate_policy(r, Product::Milan, p);
-    ASSERT_EQ(checks(v), std::vector<std::string>{"tcb"});
+    ASSERT_EQ(checks(v), std::vector<std::string>{"min-tcb"});
     EXPECT_NE(v[0].detail.find("snp=5"), std::string::npos) << v[0].detail;
     // The same raw value read with the Turin layout has snp in byte 3 (zero here).
     p.min_tcb = Tcb{.snp = 1};
     EXPECT_TRUE(evaluate_policy(r, Product::Milan, p).empty());
-    EXPECT_EQ(checks(evaluate_policy(r, Product::Turin, p)), std::vector<std::string>{"tcb"});
+    EXPECT_EQ(checks(evaluate_policy(r, Product::Turin, p)), std::vector<std::string>{"min-tcb"});
 }
 
 TEST(SnpPolicy, EveryViolationIsReported) {

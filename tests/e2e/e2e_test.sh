@@ -5,7 +5,8 @@
 # under QEMU (TCG). See README.md for the scenarios.
 #
 # usage: e2e_test.sh SCENARIO CVMUNLOCK BUILD_DIR CACHE_DIR
-#   SCENARIO   provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped
+#   SCENARIO   provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped |
+#              snp-azure | snp-no-report
 #   CVMUNLOCK  the cvmunlock binary (host-side enrolment)
 #   BUILD_DIR  the build tree; `cmake --install` stages what goes in the image
 #   CACHE_DIR  shared with tests/qemu: kernel, captured event log; the e2e
@@ -57,7 +58,7 @@ fail() {
 check_prerequisites() {
 	local tool file
 	for tool in qemu-system-x86_64 swtpm dracut unshare cryptsetup mkfs.ext4 gcc depmod \
-		dpkg-deb apt-get cmake jq flock zstd mkfifo; do
+		dpkg-deb apt-get cmake jq flock zstd mkfifo tpm2_nvundefine; do
 		command -v "$tool" >/dev/null || skip "$tool not found (scripts/packages/e2e.txt)"
 	done
 	for file in "$OVMF_CODE" "$OVMF_VARS" "$OVMF_CODE_SECBOOT" "$OVMF_VARS_SECBOOT" \
@@ -98,10 +99,17 @@ build_guest() {
 		crypttab="$cache/e2e/crypttab-key-socket"
 		printf '%s\n' "$KEY_SOCKET_CRYPTTAB" >"$crypttab" || return
 	fi
-	INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "$crypttab") || return
 	root_image=$(e2e_cache_root_image "$cache" "$here/guest/init.c") || return
 	EVENTLOG=$(e2e_firmware_eventlog "$cache" "$cli" "$qemu_dir/firmware_eventlog_test.sh") || return
-	PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
+	if [[ $scenario == snp-* ]]; then
+		# The Azure-like guest: its own vTPM state and enrolment, and an
+		# initramfs that trusts the test chain's ARK.
+		PROVISIONED=$(e2e_cache_provisioned_snp "$cache" "$cli" "$provision_tool" "$root_image" "$EVENTLOG") || return
+		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "" "$PROVISIONED/anchors/ask_ark.pem") || return
+	else
+		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
+		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "$crypttab") || return
+	fi
 	log "guest ready in $((EPOCHSECONDS - start)) s"
 }
 
@@ -317,17 +325,40 @@ scenario_vtpm_swapped() {
 	typed_unlock ovmf "$(jq -r .recovery_key "$PROVISIONED/enroll.json")" "storage root key"
 }
 
+# f: an Azure-like CVM whose token requires SEV-SNP evidence from the vTPM's
+# HCL report: inside systemd-cryptsetup the plugin reads NV 0x01400001,
+# verifies the report against the test ARK in the initramfs, binds the vTPM's
+# AK to it (TPM2_Certify of the SRK over a fresh nonce) and only then unseals.
+scenario_snp_azure() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	boot ovmf "$UUID_ARGS"
+	expect_no_prompt_boot "$UUID_ROOT"
+	e2e_vm_console_has "vTPM bound to the report" || console_fail "the plugin did not report the SEV-SNP verdict"
+	log "$(tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'cvmunlock: unsealed')"
+}
+
+# g: the same disk and vTPM, but the host withholds the HCL report (NV
+# 0x01400001 undefined): refused before unsealing, naming the index; the
+# recovery key typed at the prompt opens the root.
+scenario_snp_no_report() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	e2e_undefine_hcl_nv "$run_dir/tpm/state" || fail "could not remove NV 0x01400001 from the vTPM state"
+	typed_unlock ovmf "$(jq -r .recovery_key "$PROVISIONED/enroll.json")" "0x01400001"
+}
+
 main() {
 	(($# == 4)) || {
-		log "usage: $0 provision|token-unlock|key-socket|pcr7-tampered|vtpm-swapped CVMUNLOCK BUILD_DIR CACHE_DIR"
+		log "usage: $0 provision|token-unlock|key-socket|pcr7-tampered|vtpm-swapped|snp-azure|snp-no-report CVMUNLOCK BUILD_DIR CACHE_DIR"
 		exit 2
 	}
 	scenario=$1 cli=$2 build_dir=$3 cache=$4
 	case $scenario in
-	provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped) ;;
+	provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped | snp-azure | snp-no-report) ;;
 	*) log "unknown scenario $scenario" && exit 2 ;;
 	esac
 	[[ -x $cli ]] || fail "$cli is not an executable"
+	provision_tool="$build_dir/tests/tpm/cvmunlock-test-provision-hcl"
+	[[ $scenario != snp-* || -x $provision_tool ]] || fail "$provision_tool is not built"
 	cli=$(cd "${cli%/*}" && pwd)/${cli##*/}
 	check_prerequisites
 	mkdir -p "$cache" || fail "cannot create $cache"

@@ -131,22 +131,28 @@ e2e_dracut() {
 	return "$rc"
 }
 
-# e2e_cache_initramfs CACHE MODULES_DIR STAGE [CRYPTTAB]: prints the path of
-# the (cached) initramfs, keyed on everything staged, the kernel and dracut.
-# With CRYPTTAB, that file becomes the initramfs's /etc/crypttab (dracut
-# --include, as docs/image-builder.md tells image builders to do).
+# e2e_cache_initramfs CACHE MODULES_DIR STAGE [CRYPTTAB [ANCHOR]]: prints the
+# path of the (cached) initramfs, keyed on everything staged, the kernel and
+# dracut. With CRYPTTAB, that file becomes the initramfs's /etc/crypttab; with
+# ANCHOR, that ARK becomes an extra SEV-SNP trust anchor in
+# /etc/cvmunlock/snp-anchors.d (dracut --include, as docs/image-builder.md
+# tells image builders to do).
 e2e_cache_initramfs() {
-	local cache=$1 moddir=$2 stage=$3 crypttab=${4:-} variant=plain key kver out
+	local cache=$1 moddir=$2 stage=$3 crypttab=${4:-} anchor=${5:-} variant=plain key kver out
 	local -a extra=()
 	if [[ -n $crypttab ]]; then
 		variant=crypttab
 		extra=(--include "$crypttab" /etc/crypttab)
 	fi
+	if [[ -n $anchor ]]; then
+		variant=snp
+		extra+=(--include "$anchor" /etc/cvmunlock/snp-anchors.d/e2e-test-ask-ark.pem)
+	fi
 	kver=$(<"$moddir/kver")
 	key=$({
 		(cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 		printf '%s\n' "$kver" "$E2E_DRACUT_DRIVERS" "$(dpkg-query -W -f='${Version}' dracut-core 2>/dev/null)"
-		sha256sum "$E2E_RECIPE" ${crypttab:+"$crypttab"}
+		sha256sum "$E2E_RECIPE" ${crypttab:+"$crypttab"} ${anchor:+"$anchor"}
 	} | sha256sum | cut -c1-16)
 	out="$cache/e2e/initramfs-$variant-$key.img"
 	if [[ -f $out ]]; then

@@ -114,3 +114,71 @@ e2e_cache_provisioned() {
 	done
 	printf '%s\n' "$out"
 }
+
+# Scenarios f/g, an Azure-like confidential VM: the swtpm is first made to look
+# like the vTPM of an Azure CVM (cvmunlock-test-provision-hcl: an AK persisted
+# at 0x81000003 and a synthesized HCL report, signed by a test AMD-style chain,
+# in NV 0x01400001), then the image is enrolled with `--snp require
+# --snp-evidence azure-hcl`, trusting the test chain's ARK (anchors/).
+#   e2e/provisioned-snp-<key>/   disk.img, tpm/state/, enroll.json, hcl/, anchors/ask_ark.pem
+
+# e2e_enroll_snp CLI TOOL WORK EVENTLOG: provisions WORK/tpm/state and enrolls WORK/disk.img.
+e2e_enroll_snp() {
+	local cli=$1 tool=$2 work=$3 eventlog=$4 tcti rc=0
+	printf '%s' "$E2E_PASSPHRASE" >"$work/passphrase" || return 1
+	mkdir -p "$work/anchors" || return 1
+	start_host_swtpm "$work/tpm/state" "$work/swtpm-host.log" || return 1
+	tcti="swtpm:host=127.0.0.1,port=$HOST_SWTPM_PORT"
+	{ "$tool" --tpm "$tcti" --out "$work/hcl" >"$work/provision-hcl.log" 2>&1 &&
+		cp "$work/hcl/ask_ark.pem" "$work/anchors/ask_ark.pem" &&
+		"$cli" enroll "$work/disk.img" --tpm "$tcti" \
+			--pcrs 7 --from-eventlog "$eventlog" --unlock-key-file "$work/passphrase" \
+			--snp require --snp-evidence azure-hcl --snp-anchors "$work/anchors" --vcek "$work/hcl/vcek.der" \
+			--recovery-key --pbkdf-memory 65536 --pbkdf-force-iterations 4 --pbkdf-parallel 1 \
+			--json >"$work/enroll.json"; } || rc=$?
+	stop_host_swtpm
+	rm -f "$work/passphrase"
+	((rc == 0)) || {
+		log "provisioning the Azure-like vTPM or enrolling with --snp require failed ($rc):"
+		cat "$work/provision-hcl.log" >&2
+		return 1
+	}
+	jq -e '.token >= 0 and .snp.azure_bound == true' "$work/enroll.json" >/dev/null || {
+		log "unexpected enroll output:"
+		cat "$work/enroll.json" >&2
+		return 1
+	}
+}
+
+# e2e_cache_provisioned_snp CACHE CLI TOOL ROOT_IMAGE EVENTLOG: prints the dir
+# of the provisioned Azure-like guest, keyed like e2e_cache_provisioned.
+e2e_cache_provisioned_snp() {
+	local cache=$1 cli=$2 tool=$3 image=$4 eventlog=$5 key out work old
+	key=$(files_digest "$image" "$eventlog" "$cli" "$tool" "$E2E_RECIPE" "${BASH_SOURCE[0]}")
+	out="$cache/e2e/provisioned-snp-$key"
+	if [[ -f $out/enroll.json ]]; then
+		printf '%s\n' "$out"
+		return 0
+	fi
+	work=$(mktemp -d "$cache/e2e/.provision-snp.XXXXXX") || return 1
+	if ! { mkdir -p "$work/tpm/state" && cp "$image" "$work/disk.img" &&
+		e2e_enroll_snp "$cli" "$tool" "$work" "$eventlog"; }; then
+		rm -rf "$work"
+		return 1
+	fi
+	rm -rf "$out" && mv "$work" "$out" || return 1
+	for old in "$cache/e2e"/provisioned-snp-*; do
+		[[ $old == "$out" ]] || rm -rf "$old"
+	done
+	printf '%s\n' "$out"
+}
+
+# e2e_undefine_hcl_nv STATE_DIR: removes NV 0x01400001 from the vTPM state
+# with the stock tpm2-tools, as a host that withholds the report would.
+e2e_undefine_hcl_nv() {
+	local state=$1 rc=0
+	start_host_swtpm "$state" "$state/../swtpm-undefine.log" || return 1
+	tpm2_nvundefine -T "swtpm:host=127.0.0.1,port=$HOST_SWTPM_PORT" -C o 0x01400001 || rc=$?
+	stop_host_swtpm
+	return "$rc"
+}
