@@ -83,3 +83,16 @@ echo "(exit code $rc)"
 [ "$rc" -eq 1 ]
 step "cryptsetup open --test-passphrase disk.img with the recovery key"
 tr -d '\n' <"$state/recovery" | cryptsetup open --test-passphrase --key-file - "$img" && echo "the recovery key opens it"
+
+# SEV-SNP, offline: real reports from tests/data, checked against the AMD roots
+# that ship in data/amd-roots (installed to share/cvmunlock/amd-roots).
+snp=$root/tests/data/snp
+anchors=(--anchors "$root/data/amd-roots")
+step "cvmunlock snp check   (this machine is no SEV-SNP guest: nothing is claimed)"
+"$cli" snp check
+step "cvmunlock snp verify --report azure-hcl-report.bin --certs azure-vcek.pem   (a real Azure CVM's HCL report)"
+"$cli" snp verify --report "$snp/trustee/azure-hcl-report.bin" --certs "$snp/trustee/azure-vcek.pem" "${anchors[@]}"
+step "cvmunlock snp verify --report attestation.bin --certs vcek.der   (a debuggable guest: refused by default)"
+rc=0
+"$cli" snp verify --report "$snp/go-sev-guest/attestation.bin" --certs "$snp/go-sev-guest/vcek.testcer" "${anchors[@]}" || rc=$?
+echo "(exit code $rc)"
