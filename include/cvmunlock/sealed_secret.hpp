@@ -43,6 +43,21 @@ Bytes token_requirements(const CvmToken& token);
 // PBKDF2-HMAC-SHA256 of a PIN into a TPM authValue (32 bytes).
 Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std::uint32_t iterations);
 
+// The sealed object's authValue, binding the token's requirements into the
+// TPM's own authorization (TPM 2.0 Part 1, 19.6.13: the TPM checks an
+// authValue when the policy includes TPM2_PolicyAuthValue), so a token whose
+// "snp" object was removed or altered cannot unseal at all.
+//   base = PBKDF2(PIN) (pin_auth_value) or empty without a PIN;
+//   requirements empty:  auth = base;
+//   else:                auth = SHA-256("cvmunlock requirements auth v1" || 0x00 || base || 0x00 || requirements).
+// The encoding is unambiguous: base is 0 or 32 bytes and the requirements are
+// JSON text, which never holds a 0x00 byte.
+Result<SecretBuffer> requirements_auth_value(const SecretBuffer& base, ByteView requirements);
+
+// Whether the sealed object's policy includes TPM2_PolicyAuthValue: with a
+// PIN or with requirements (token_requirements non-empty).
+bool needs_auth_value(const CvmToken& token);
+
 // 256-bit recovery key as 8 groups of 8 modhex characters joined by '-'
 // (the alphabet systemd-cryptenroll and YubiKeys use: layout-independent).
 Result<SecretBuffer> make_recovery_key();

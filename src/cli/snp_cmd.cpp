@@ -66,15 +66,21 @@ int print(const Outcome& o, bool as_json) {
     } else if (o.code == kExitOk) {
         std::cout << "valid: " << doc.value("summary", std::string()) << "\n";
     } else {
-        for (const auto& [check, detail] : o.refusals) std::fprintf(stderr, "cvmunlock: refused: %s: %s\n", check.c_str(), detail.c_str());
+        for (const auto& [check, detail] : o.refusals) {
+            // An input that could not be used is not a verdict on the report.
+            const bool input = check == "malformed" || check == "input";
+            std::fprintf(stderr, "cvmunlock: %s%s%s\n", input ? "" : "refused: ", input ? "" : (check + ": ").c_str(),
+                         detail.c_str());
+        }
     }
     return o.code;
 }
 
-int malformed(Outcome& o, const Error& e) {
+// Ends the command on an input that could not be used (exit 3 malformed, 4 unreadable).
+int input_error(Outcome& o, const Error& e, bool as_json) {
     o.code = exit_code_for(e);
     o.refusals.emplace_back(e.code == ErrorCode::InvalidInput ? "malformed" : "input", e.message);
-    return o.code;
+    return print(o, as_json);
 }
 
 struct LoadedReport {
@@ -158,9 +164,9 @@ int run_verify(const VerifyOptions& o, const std::vector<std::string>& anchors) 
         return kExitUsage;
     }
     auto trust = engine::load_trust_store(snp_gate_config(anchors));
-    if (!trust) return malformed(out, trust.error()), print(out, o.json);
+    if (!trust) return input_error(out, trust.error(), o.json);
     auto certs = load_certs(o.certs);
-    if (!certs) return malformed(out, certs.error()), print(out, o.json);
+    if (!certs) return input_error(out, certs.error(), o.json);
     if (o.report.empty()) {
         auto chain = snp::verify_chain(*certs, *trust, at);
         if (chain) {
@@ -173,7 +179,7 @@ int run_verify(const VerifyOptions& o, const std::vector<std::string>& anchors) 
         return print(out, o.json);
     }
     auto loaded = load_report(o.report);
-    if (!loaded) return malformed(out, loaded.error()), print(out, o.json);
+    if (!loaded) return input_error(out, loaded.error(), o.json);
     verify_loaded(out, *loaded, *certs, *trust, at, *policy);
     return print(out, o.json);
 }
@@ -210,7 +216,7 @@ void add_snp_commands(CLI::App& app, int& exit_code) {
     add_snp_policy_options(verify, v.policy);
     verify->add_flag("--json", v.json, "Machine-readable verdict");
     verify->footer("Exit codes: 0 valid, 1 refused (the reason names the check: signature, chain, trust, expiry, tcb, "
-                   "chip-id, min-tcb, debug, binding, ...), 2 usage, 3 malformed input, 4 no trust anchor found.");
+                   "chip-id, min-tcb, debug, binding, ...), 2 usage, 3 malformed input, 4 an input file or the trust anchors cannot be read.");
     verify->callback([&exit_code] { exit_code = run_verify(v, anchors); });
 
     static std::string report_path;

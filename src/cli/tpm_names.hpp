@@ -16,7 +16,8 @@ inline std::string tpm_command_name(std::uint32_t cc) {
         {0x120, "EvictControl"}, {0x131, "CreatePrimary"}, {0x153, "Create"},        {0x157, "Load"},
         {0x15E, "Unseal"},       {0x165, "FlushContext"},  {0x16B, "PolicyAuthValue"}, {0x173, "ReadPublic"},
         {0x176, "StartAuthSession"}, {0x17A, "GetCapability"}, {0x17B, "GetRandom"}, {0x17E, "PCR_Read"},
-        {0x17F, "PolicyPCR"},    {0x182, "PCR_Extend"},    {0x144, "Startup"},
+        {0x17F, "PolicyPCR"},    {0x182, "PCR_Extend"},    {0x144, "Startup"},      {0x148, "Certify"},
+        {0x14E, "NV_Read"},      {0x169, "NV_ReadPublic"},
     };
     for (const auto& n : kNames) {
         if (n.cc == cc) return std::string("TPM2_CC_") + n.name;

@@ -11,6 +11,7 @@ namespace cvmunlock {
 
 namespace {
 constexpr char kPinDomain[] = "cvmunlock volume-key pin v1";  // sizeof includes the NUL separator
+constexpr char kAuthDomain[] = "cvmunlock requirements auth v1";  // sizeof includes the NUL separator
 constexpr char kModhex[] = "cbdefghijklnrtuv";
 constexpr std::size_t kRecoveryBytes = 32;
 constexpr std::size_t kRecoveryGroup = 8;  // characters per group
@@ -75,6 +76,25 @@ Result<SecretBuffer> pin_auth_value(const SecretBuffer& pin, ByteView salt, std:
     }
     return out;
 }
+
+Result<SecretBuffer> requirements_auth_value(const SecretBuffer& base, ByteView requirements) {
+    if (requirements.empty()) return SecretBuffer::copy_of(base.secret_view());
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    SecretBuffer out(kPinSize);
+    unsigned int len = 0;
+    const bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+                    EVP_DigestUpdate(ctx, kAuthDomain, sizeof kAuthDomain) == 1 &&
+                    EVP_DigestUpdate(ctx, base.secret_bytes(), base.size()) == 1 &&
+                    EVP_DigestUpdate(ctx, "", 1) == 1 &&
+                    EVP_DigestUpdate(ctx, requirements.data(), requirements.size()) == 1 &&
+                    EVP_DigestFinal_ex(ctx, out.secret_bytes(), &len) == 1;
+    // EVP_MD_CTX_free clears the digest state, which held the (PIN-derived) base.
+    EVP_MD_CTX_free(ctx);
+    if (!ok || len != out.size()) return fail(ErrorCode::Internal, "SHA-256 of the requirements auth value failed");
+    return out;
+}
+
+bool needs_auth_value(const CvmToken& token) { return token.pin.has_value() || token.snp.has_value(); }
 
 Result<SecretBuffer> make_recovery_key() {
     SecretBuffer raw(kRecoveryBytes);

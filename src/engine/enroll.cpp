@@ -62,29 +62,42 @@ Result<std::map<std::uint32_t, Bytes>> policy_values(tpm::TpmContext& tpm, const
     return values;
 }
 
-Result<CvmToken> seal_for(tpm::TpmContext& tpm, const tpm::Srk& srk, const EnrollRequest& rq,
-                          const SecretBuffer& sealed_data, const std::map<std::uint32_t, Bytes>& values) {
-    CvmToken token;
-    token.pcr_bank = rq.bank;
-    token.pcrs = rq.pcrs;
-    token.lock_pcr = rq.lock_pcr;
-    token.pcr_values = values;
-    SecretBuffer auth;
+// The sealed object's authValue (requirements_auth_value): PBKDF2 of the PIN
+// if any, bound to the token's requirements if any. `token` already carries
+// its "pin" and "snp" objects; the PIN's salt is drawn here.
+Result<SecretBuffer> object_auth(const EnrollRequest& rq, CvmToken& token) {
+    SecretBuffer base;
     if (rq.pin) {
         PinKdf kdf{rq.pin_iterations, Bytes(16)};
         if (RAND_bytes(kdf.salt.data(), static_cast<int>(kdf.salt.size())) != 1) return fail(ErrorCode::Internal, "RAND_bytes failed");
         auto a = pin_auth_value(*rq.pin, kdf.salt, kdf.iterations);
         if (!a) return std::unexpected(a.error());
-        auth = std::move(*a);
+        base = std::move(*a);
         token.pin = std::move(kdf);
     }
+    return requirements_auth_value(base, token_requirements(token));
+}
+
+// Seals to PolicyPCR, followed by PolicyAuthValue when there is a PIN or an
+// SNP requirement; only a PIN makes the object subject to dictionary-attack lockout.
+Result<CvmToken> seal_for(tpm::TpmContext& tpm, const tpm::Srk& srk, const EnrollRequest& rq,
+                          const SecretBuffer& sealed_data, const std::map<std::uint32_t, Bytes>& values,
+                          std::optional<SnpRequirement> snp) {
+    CvmToken token;
+    token.pcr_bank = rq.bank;
+    token.pcrs = rq.pcrs;
+    token.lock_pcr = rq.lock_pcr;
+    token.pcr_values = values;
+    token.snp = std::move(snp);
+    auto auth = object_auth(rq, token);
+    if (!auth) return std::unexpected(auth.error());
     auto policy = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{rq.bank, values}});
-    if (policy && rq.pin) policy = policy_auth_value(HashAlg::Sha256, *policy);
+    if (policy && needs_auth_value(token)) policy = policy_auth_value(HashAlg::Sha256, *policy);
     if (!policy) return std::unexpected(policy.error());
     token.policy_digest = *policy;
 
     token.srk_name = srk.name;
-    auto blob = tpm::seal(tpm, srk, sealed_data, *policy, auth);
+    auto blob = tpm::seal(tpm, srk, sealed_data, *policy, *auth, token.pin.has_value());
     if (!blob) return std::unexpected(blob.error());
     token.tpm_public = std::move(blob->public_blob);
     token.tpm_private = std::move(blob->private_blob);
@@ -144,9 +157,8 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (!secret) return std::unexpected(secret.error());
     const SecretBuffer sealed_data =
         make_sealed_data(*secret, volume_key_pin(volume->uuid(), *vk, token_requirements(requirements)));
-    auto token = seal_for(**tpm, *srk, rq, sealed_data, *values);
+    auto token = seal_for(**tpm, *srk, rq, sealed_data, *values, std::move(*snp));
     if (!token) return std::unexpected(token.error());
-    token->snp = std::move(*snp);
     record_events(*token, rq);
     auto parts = split_sealed_data(sealed_data);
     if (!parts) return std::unexpected(parts.error());

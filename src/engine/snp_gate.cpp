@@ -134,6 +134,7 @@ Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
 
 Result<void> check_snp(const SnpRequirement& requirement, tpm::TpmContext& tpm, const tpm::Srk& srk,
                        const SnpGateConfig& config, SnpVerdict& verdict) {
+    verdict.evidence = requirement.evidence;
     auto trust = load_trust_store(config);
     if (!trust) return std::unexpected(trust.error());
     auto kind = resolve_evidence_kind(requirement.evidence);

@@ -4,6 +4,7 @@
 #include <charconv>
 
 #include "../adapters/file/read_file.hpp"
+#include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/tpm_policy.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/srk.hpp"
@@ -33,19 +34,57 @@ void explain(tpm::TpmContext& tpm, const CvmToken& token, const std::string& eve
     detail->changes = explain_refusal(token, *current, log ? &*log : nullptr);
 }
 
-Result<SecretBuffer> pin_auth(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin) {
-    if (!token.pin) return SecretBuffer();
-    // TPM2 Part 1, 19.8: refuse a try that would put the TPM into lockout.
-    auto lockout = tpm.lockout();
-    if (!lockout) return std::unexpected(lockout.error());
-    if (lockout->max_tries > 0 && lockout->counter + 1 >= lockout->max_tries) {
-        return fail(ErrorCode::PolicyRefused, "the vTPM is one failed PIN away from dictionary-attack lockout (" +
-                                                  std::to_string(lockout->counter) + " of " +
-                                                  std::to_string(lockout->max_tries) + " failures): not trying");
+// The authValue the token claims the object has (requirements_auth_value).
+Result<SecretBuffer> object_auth(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin) {
+    SecretBuffer base;
+    if (token.pin) {
+        // TPM2 Part 1, 19.8: refuse a try that would put the TPM into lockout
+        // (only a PIN-guarded object is subject to dictionary-attack protection).
+        auto lockout = tpm.lockout();
+        if (!lockout) return std::unexpected(lockout.error());
+        if (lockout->max_tries > 0 && lockout->counter + 1 >= lockout->max_tries) {
+            return fail(ErrorCode::PolicyRefused, "the vTPM is one failed PIN away from dictionary-attack lockout (" +
+                                                      std::to_string(lockout->counter) + " of " +
+                                                      std::to_string(lockout->max_tries) + " failures): not trying");
+        }
+        std::optional<SecretBuffer> entered = pin ? pin() : std::nullopt;
+        if (!entered) return fail(ErrorCode::NotFound, "this token needs a PIN");
+        auto a = pin_auth_value(*entered, token.pin->salt, token.pin->iterations);
+        if (!a) return std::unexpected(a.error());
+        base = std::move(*a);
     }
-    std::optional<SecretBuffer> entered = pin ? pin() : std::nullopt;
-    if (!entered) return fail(ErrorCode::NotFound, "this token needs a PIN");
-    return pin_auth_value(*entered, token.pin->salt, token.pin->iterations);
+    return requirements_auth_value(base, token_requirements(token));
+}
+
+// The TPM refused the authValue: what it stands for decides the message. Without
+// a PIN only an altered requirement explains it; with one, either may.
+Error auth_refusal(tpm::TpmContext& tpm, const CvmToken& token, const Error& tpm_error) {
+    const std::string why = "(" + tpm_error.message + ")";
+    if (!token.pin) {
+        return Error(ErrorCode::Tampered,
+                     "the token's SEV-SNP requirement is not the one sealed in the vTPM: the header was altered " + why,
+                     tpm_error.native);
+    }
+    std::string message = token.snp ? "wrong PIN, or the token's SEV-SNP requirement is not the one sealed in the "
+                                      "vTPM (the header was altered) " + why
+                                    : "wrong PIN " + why;
+    if (auto l = tpm.lockout(); l && l->max_tries > l->counter) {
+        message += "; " + std::to_string(l->max_tries - l->counter) + " tries left before lockout";
+    }
+    return Error(ErrorCode::PolicyRefused, message, tpm_error.native);
+}
+
+// After a policy refusal: does the object's policy differ from the token's only
+// in PolicyAuthValue? Then the token's "pin"/"snp" objects were removed or
+// added by whoever wrote the header, and the PCRs are not to blame.
+bool auth_requirement_altered(const CvmToken& token, const Bytes& object_policy) {
+    auto pcr_only = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{token.pcr_bank, token.pcr_values}});
+    if (!pcr_only) return false;
+    if (!needs_auth_value(token)) {
+        auto with_auth = policy_auth_value(HashAlg::Sha256, *pcr_only);
+        return with_auth && *with_auth == object_policy;
+    }
+    return *pcr_only == object_policy;
 }
 }  // namespace
 
@@ -70,21 +109,25 @@ Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, co
         if (detail != nullptr) detail->snp = verdict;
         if (!gate) return std::unexpected(gate.error());
     }
-    auto auth = pin_auth(tpm, token, pin);
+    auto auth = object_auth(tpm, token, pin);
     if (!auth) return std::unexpected(auth.error());
-    tpm::UnsealPolicy policy{token.pcr_bank, policy_pcrs(token), token.pin.has_value()};
+    tpm::UnsealPolicy policy{token.pcr_bank, policy_pcrs(token), needs_auth_value(token)};
     auto sealed = tpm::unseal(tpm, *srk, {token.tpm_public, token.tpm_private}, policy, *auth);
     if (!sealed) {
-        const bool wrong_pin = sealed.error().message.rfind("wrong PIN", 0) == 0;
-        if (sealed.error().code == ErrorCode::PolicyRefused && !wrong_pin) explain(tpm, token, eventlog_path, detail);
-        if (wrong_pin) {
-            if (auto l = tpm.lockout(); l && l->max_tries > l->counter) {
-                Error e = sealed.error();
-                e.message += "; " + std::to_string(l->max_tries - l->counter) + " tries left before lockout";
-                return std::unexpected(e);
-            }
+        const Error& e = sealed.error();
+        if (e.code == ErrorCode::PolicyRefused && tpm::is_auth_failure(e.native)) {
+            return std::unexpected(auth_refusal(tpm, token, e));
         }
-        return std::unexpected(sealed.error());
+        if (e.code == ErrorCode::PolicyRefused && auth_requirement_altered(token, *object_policy)) {
+            const std::string what = needs_auth_value(token)
+                                         ? "the token names a PIN or an SEV-SNP requirement that the object was not "
+                                           "sealed with"
+                                         : "the sealed object requires an authorization value (a PIN or an SEV-SNP "
+                                           "requirement) that the token does not name";
+            return fail(ErrorCode::Tampered, what + ": the header was altered (" + e.message + ")", e.native);
+        }
+        if (e.code == ErrorCode::PolicyRefused) explain(tpm, token, eventlog_path, detail);
+        return std::unexpected(e);
     }
     return split_sealed_data(*sealed);
 }

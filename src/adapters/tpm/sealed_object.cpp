@@ -80,7 +80,7 @@ void set_auth(ESYS_CONTEXT* esys, ESYS_TR handle, const SecretBuffer& auth) {
 }  // namespace
 
 Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& data, ByteView policy,
-                        const SecretBuffer& auth) {
+                        const SecretBuffer& auth, bool dictionary_attack_protected) {
     ESYS_CONTEXT* esys = tpm.esys();
     TPM2B_SENSITIVE_CREATE sensitive{};
     if (data.size() > sizeof sensitive.sensitive.data.buffer || auth.size() > sizeof sensitive.sensitive.userAuth.buffer ||
@@ -97,7 +97,8 @@ Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& dat
     p.type = TPM2_ALG_KEYEDHASH;
     p.nameAlg = TPM2_ALG_SHA256;
     // userWithAuth clear: only the policy can authorize use. noDA unless a PIN guards it.
-    p.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | (auth.empty() ? TPMA_OBJECT_NODA : 0);
+    p.objectAttributes =
+        TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT | (dictionary_attack_protected ? 0 : TPMA_OBJECT_NODA);
     p.authPolicy.size = static_cast<UINT16>(policy.size());
     std::memcpy(p.authPolicy.buffer, policy.data(), policy.size());
     p.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
@@ -176,13 +177,19 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
         if (is_policy_failure(rc)) {
             e.code = ErrorCode::PolicyRefused;
             e.message = "the vTPM refused to unseal: its PCRs do not match the sealed policy (" + e.message + ")";
-        } else if ((rc & 0xBF) == (TPM2_RC_AUTH_FAIL & 0xBF) || (rc & 0xBF) == (TPM2_RC_BAD_AUTH & 0xBF)) {
+        } else if (is_auth_failure(rc)) {
             e.code = ErrorCode::PolicyRefused;
-            e.message = "wrong PIN (" + e.message + ")";
+            e.message = "the vTPM refused the sealed object's authorization value (" + e.message + ")";
         }
         return std::unexpected(e);
     }
     return SecretBuffer::copy_of(ByteView(out->buffer, out->size));
+}
+
+bool is_auth_failure(std::int64_t tss_rc) {
+    const auto rc = static_cast<TSS2_RC>(tss_rc);
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER || (rc & TPM2_RC_FMT1) == 0) return false;
+    return (rc & 0xBF) == (TPM2_RC_AUTH_FAIL & 0xBF) || (rc & 0xBF) == (TPM2_RC_BAD_AUTH & 0xBF);
 }
 
 Result<SecretBuffer> random_secret(TpmContext& tpm, std::size_t n) {

@@ -15,10 +15,13 @@ struct SealedBlob {
     Bytes private_blob;  // marshaled TPM2B_PRIVATE
 };
 
-// `auth` (may be empty) becomes the object's authValue; with it the object is
-// not noDA and `policy` must include PolicyAuthValue.
+// `auth` (may be empty) becomes the object's authValue; with one, `policy`
+// must include PolicyAuthValue. The object is noDA unless
+// `dictionary_attack_protected` (TPM 2.0 Part 1, 19.8.1): only a PIN needs the
+// lockout, whereas an authValue that merely binds host-writable requirements
+// must not let the host lock the vTPM out by tampering repeatedly.
 Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& data, ByteView policy,
-                        const SecretBuffer& auth);
+                        const SecretBuffer& auth, bool dictionary_attack_protected);
 
 struct UnsealPolicy {
     HashAlg bank = HashAlg::Sha256;
@@ -26,10 +29,15 @@ struct UnsealPolicy {
     bool auth_value = false;          // PolicyAuthValue follows PolicyPCR
 };
 
-// Fails with PolicyRefused when the TPM's PCRs do not satisfy the policy, and
-// with Tampered when the blob does not load under this SRK.
+// Fails with PolicyRefused when the TPM's PCRs do not satisfy the policy or
+// when it refuses `auth` (is_auth_failure of the error's native code tells
+// which; the caller knows what the authValue stands for), and with Tampered
+// when the blob does not load under this SRK.
 Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
                             const SecretBuffer& auth);
+
+// TPM_RC_AUTH_FAIL or TPM_RC_BAD_AUTH (TPM 2.0 Part 2, 6.6.3): the TPM refused the object's authValue.
+bool is_auth_failure(std::int64_t tss_rc);
 
 // n bytes: TPM2_GetRandom output mixed with OpenSSL's RNG (SHA-256 based), so
 // neither source alone decides the secret.
