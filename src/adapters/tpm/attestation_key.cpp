@@ -58,8 +58,8 @@ Result<Bytes> read_persistent_public(TpmContext& tpm, TPM2_HANDLE persistent) {
     return out;
 }
 
-Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, const ObjectHandle& object,
-                                      ByteView nonce) {
+Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, ByteView ak_public,
+                                      const ObjectHandle& object, ByteView nonce) {
     TPM2B_DATA qualifying{};
     if (nonce.size() > sizeof qualifying.buffer) {
         return fail(ErrorCode::InvalidInput, "certify nonce of " + std::to_string(nonce.size()) + " bytes exceeds " +
@@ -68,11 +68,13 @@ Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent
     qualifying.size = static_cast<UINT16>(nonce.size());
     if (!nonce.empty()) std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
 
+    TPM2B_PUBLIC pub{};
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ak_public.data(), ak_public.size(), nullptr, &pub) != TSS2_RC_SUCCESS) {
+        return fail(ErrorCode::InvalidInput, "the public area given for " + handle_name(ak_persistent) + " does not unmarshal");
+    }
     auto ak = open_persistent(tpm, ak_persistent);
     if (!ak) return std::unexpected(ak.error());
-    auto pub = read_public(tpm, ak_persistent, *ak);
-    if (!pub) return std::unexpected(pub.error());
-    const TPMT_SIG_SCHEME scheme = signing_scheme((*pub)->publicArea);
+    const TPMT_SIG_SCHEME scheme = signing_scheme(pub.publicArea);
 
     TPM2B_ATTEST* attest_raw = nullptr;
     TPMT_SIGNATURE* sig_raw = nullptr;

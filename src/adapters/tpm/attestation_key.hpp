@@ -23,7 +23,9 @@ struct Certification {
 // TPM2_Certify of `object` (admin role, empty password) signed by the key at
 // `ak_persistent` (user role, empty password) with the AK's own scheme
 // (RSASSA SHA-256 when the key has none), qualifyingData = `nonce` (at most 64 bytes).
-Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, const ObjectHandle& object,
-                                      ByteView nonce);
+// `ak_public` is the AK's marshaled TPM2B_PUBLIC as read_persistent_public gave it
+// (the scheme comes from it, so the AK is not read twice).
+Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, ByteView ak_public,
+                                      const ObjectHandle& object, ByteView nonce);
 
 }  // namespace cvmunlock::tpm

@@ -59,7 +59,7 @@ Result<void> check_azure_binding(TpmContext& tpm, const hcl::HclReport& report, 
     if (!ak_public) return std::unexpected(refusal(ak_public.error(), kStepB));
     if (auto b = hcl::ak_matches(*ak_public, *ak); !b) return std::unexpected(refusal(b.error(), kStepB));
 
-    auto cert = certify_with_ak(tpm, hcl::kAkPersistentHandle, srk.handle, nonce);
+    auto cert = certify_with_ak(tpm, hcl::kAkPersistentHandle, *ak_public, srk.handle, nonce);
     if (!cert) return std::unexpected(refusal(cert.error(), kStepC));
     if (auto c = hcl::verify_certify(cert->attest, cert->signature, *ak, nonce, srk.name); !c) {
         return std::unexpected(refusal(c.error(), kStepC));
