@@ -27,8 +27,9 @@ struct PinKdf {
 
 // Set by `enroll --snp require`: the SEV-SNP evidence must verify and satisfy
 // the policy before anything is unsealed. Host-writable like the rest of the
-// token, so removing it is the attack to mind: the sealed data carries a flag
-// that makes its absence fatal (see engine/snp_gate).
+// token, so removing or relaxing it is the attack to mind: its canonical form
+// (token_requirements) is bound into the sealed object's authValue, so the TPM
+// refuses to unseal with an altered one, and into the sealed volume-key pin.
 struct SnpRequirement {
     snp::EvidenceKind evidence = snp::EvidenceKind::Auto;
     snp::Policy policy;

@@ -29,7 +29,7 @@ constexpr const TcbLayout& layout_for(Product product) noexcept {
 }
 
 std::uint8_t byte_at(std::uint64_t raw, int index) noexcept {
-    return index < 0 ? 0 : static_cast<std::uint8_t>(raw >> (8 * index));
+    return index < 0 ? std::uint8_t{0} : static_cast<std::uint8_t>(raw >> (8 * index));
 }
 
 std::uint64_t put_byte(std::uint8_t value, int index) noexcept {

@@ -1,8 +1,9 @@
 // enroll --snp require --snp-evidence azure-hcl and unlock --test against a
 // private swtpm made to look like an Azure CVM's vTPM by
 // cvmunlock-test-provision-hcl (AK at 0x81000003, HCL report in NV 0x01400001,
-// signed by a fresh test AMD-style chain on every run). Refusals must come
-// before TPM2_Unseal; what the product did is checked with cryptsetup and
+// signed by a fresh test AMD-style chain on every run). Refusals of the gate
+// must come before TPM2_Unseal; a token whose requirement was altered is
+// refused by the TPM at TPM2_Unseal; what the product did is checked with cryptsetup and
 // tpm2-tools, and with the files the provisioning tool wrote.
 #include "unlock_fixture.hpp"
 
@@ -150,6 +151,40 @@ protected:
         expect_unlocked(snp_unlock());
     }
 
+    // Refused by the vTPM itself: exit 1, "ok" false, the reason names `what`,
+    // and TPM2_Unseal was sent (the TPM answered it with an authorization failure).
+    static json expect_refused_by_tpm(const ProcessResult& r, const std::vector<std::string>& what) {
+        EXPECT_EQ(r.exit_code, 1) << show(r);
+        const json j = parse_json(r.out);
+        EXPECT_TRUE(j.is_object()) << r.out;
+        if (!j.is_object()) return j;
+        EXPECT_EQ(j.value("ok", true), false) << j.dump(2);
+        const std::string reason = field(j, "reason").is_string() ? j["reason"].get<std::string>() : "";
+        for (const auto& w : what) {
+            EXPECT_TRUE(contains(lower(reason), lower(w))) << "reason lacks \"" << w << "\": " << reason;
+        }
+        EXPECT_TRUE(names_command(j, kUnseal)) << "the refusal did not come from TPM2_Unseal: " << j.dump(2);
+        return j;
+    }
+
+    // `unlock --key-to-stdout` (no --test) prints nothing and fails.
+    void expect_nothing_released(const std::vector<std::string>& extra = {}) {
+        std::vector<std::string> args = {"unlock", image, "--tpm", tpm.tcti(), "--snp-anchors", anchors, "--key-to-stdout"};
+        args.insert(args.end(), extra.begin(), extra.end());
+        auto k = cli(args);
+        EXPECT_EQ(k.exit_code, 1) << show(k);
+        EXPECT_EQ(k.out, "");
+    }
+
+    // The sealed object's public area as tpm2_print shows it (attributes, policy).
+    std::string object_attributes(const json& token) {
+        const std::string file = path("object.pub");
+        write_file(file, base64_decode(token.value("tpm_public", "")));
+        auto r = run_process({"tpm2_print", "-t", "TPM2B_PUBLIC", file});
+        EXPECT_EQ(r.exit_code, 0) << show(r);
+        return lower(r.out);
+    }
+
     std::string anchors;
 };
 
@@ -240,45 +275,89 @@ TEST_F(UnlockSnp, MissingHclReportIsRefused) {
 }
 
 // The token is host-writable: dropping its "snp" object, or relaxing its
-// policy, must not let a debug guest unlock. The sealed pin covers the
-// requirement, so the mismatch is found only after TPM2_Unseal (the gate was
-// skipped or passed): the keyslot passphrase is in guest memory then, which
-// this test records but does not assert either way.
-TEST_F(UnlockSnp, DowngradedTokenIsRefused) {
+// policy, must not let a debug guest unlock. The requirement is bound into the
+// sealed object's authValue (PolicyAuthValue): TPM2_Unseal is sent and the vTPM
+// itself refuses it, so nothing is released. The object is noDA (no PIN), so
+// the tampering does not count against the vTPM's dictionary-attack lockout.
+TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
     ASSERT_NO_FATAL_FAILURE(enroll_clean());
     const auto ids = cvmunlock_token_ids(image);
     ASSERT_EQ(ids.size(), 1u);
     const json original = exported_token(image, ids.front());
     ASSERT_TRUE(original.contains("snp")) << original.dump(2);
+    const std::string attrs = object_attributes(original);
+    EXPECT_TRUE(contains(attrs, "noda")) << attrs;
     const std::string p = provision("debug", {"--debug"});
+    const long lockout_counter = tpm_property("TPM2_PT_LOCKOUT_COUNTER");
 
     json stripped = original;
     stripped.erase("snp");
     ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), stripped));
-    auto r = snp_unlock(p);
-    EXPECT_EQ(r.exit_code, 1) << show(r);
-    json j = parse_json(r.out);
-    ASSERT_TRUE(j.is_object()) << r.out;
-    EXPECT_EQ(j.value("ok", true), false);
-    EXPECT_TRUE(contains(j.value("reason", ""), "header was altered")) << j.dump(2);
-    auto k = cli({"unlock", image, "--tpm", tpm.tcti(), "--key-to-stdout"});
-    EXPECT_EQ(k.exit_code, 1) << show(k);
-    EXPECT_EQ(k.out, "");
+    expect_refused_by_tpm(snp_unlock(p), {"header was altered", "authorization value", "TPM2_Unseal"});
+    expect_nothing_released();
 
     json relaxed = original;
     relaxed["snp"]["policy"]["allow_debug"] = true;
     ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), relaxed));
-    r = snp_unlock(p);
-    EXPECT_EQ(r.exit_code, 1) << show(r);
-    j = parse_json(r.out);
-    ASSERT_TRUE(j.is_object()) << r.out;
-    EXPECT_EQ(j.value("ok", true), false);
-    EXPECT_TRUE(contains(j.value("reason", ""), "header was altered")) << j.dump(2);
+    const json j = expect_refused_by_tpm(snp_unlock(p), {"SEV-SNP requirement", "header was altered", "TPM2_Unseal"});
+    EXPECT_TRUE(field(j, "snp").is_object()) << "the relaxed gate passed, then the TPM refused: " << j.dump(2);
+    EXPECT_FALSE(contains(lower(field(j, "reason").dump()), "wrong pin")) << j.dump(2);  // no PIN here
+    expect_nothing_released({"--vcek", p + "/vcek.der"});
+
+    // Relaxed and run on a clean guest: the gate passes, the TPM still refuses.
+    const std::string clean = provision("clean-relaxed");
+    expect_refused_by_tpm(snp_unlock(clean), {"SEV-SNP requirement", "header was altered"});
+    EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), lockout_counter) << "a noDA object's failures must not count";
 
     // Control: the untouched token still refuses the debug guest, and unlocks a clean one.
     ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), original));
     expect_refused_before_unseal(snp_unlock(p), {"debug"});
     expect_unlocked(snp_unlock(provision("clean-again")));
+}
+
+// PIN and SNP requirement together: one authValue covers both; the object is
+// DA-protected (the PIN needs it), and a refusal names both possible causes.
+TEST_F(UnlockSnp, PinAndSnpRequirementAreBothBound) {
+    const std::string pin_file = path("pin");
+    const std::string wrong_pin_file = path("wrong-pin");
+    write_file(pin_file, "1234");
+    write_file(wrong_pin_file, "1235");
+    // Room for the failures below (empty lockout authorization on a fresh swtpm).
+    auto da = tpm2({"tpm2_dictionarylockout", "--setup-parameters", "--max-tries=10", "--recovery-time=600",
+                    "--lockout-recovery-time=600"});
+    ASSERT_EQ(da.exit_code, 0) << show(da);
+    auto e = snp_enroll(provision("clean"), {"--pin-file", pin_file});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const json original = only_token();
+    ASSERT_TRUE(original.contains("snp") && field(original, "pin").is_object()) << original.dump(2);
+    const std::string attrs = object_attributes(original);
+    EXPECT_FALSE(contains(attrs, "noda")) << attrs;
+    const std::vector<std::string> with_pin = {"--snp-anchors", anchors, "--pin-file", pin_file, "--json"};
+    expect_unlocked(unlock(image, with_pin));
+
+    const long before = tpm_property("TPM2_PT_LOCKOUT_COUNTER");
+    auto r = unlock(image, {"--snp-anchors", anchors, "--pin-file", wrong_pin_file, "--json"});
+    json j = expect_refused_by_tpm(r, {"wrong PIN", "SEV-SNP requirement", "TPM2_Unseal"});
+    EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), before + 1) << "a PIN object is DA-protected";
+
+    // The right PIN with a relaxed requirement: refused by the TPM all the same.
+    json relaxed = original;
+    relaxed["snp"]["policy"]["allow_debug"] = true;
+    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), relaxed));
+    expect_refused_by_tpm(unlock(image, with_pin), {"wrong PIN", "SEV-SNP requirement", "header was altered"});
+    auto k = cli({"unlock", image, "--tpm", tpm.tcti(), "--snp-anchors", anchors, "--pin-file", pin_file,
+                  "--key-to-stdout"});
+    EXPECT_EQ(k.exit_code, 1) << show(k);
+    EXPECT_EQ(k.out, "");
+
+    // Stripped of "snp" (the PIN kept): the auth is the bare PIN's, not the sealed one.
+    json stripped = original;
+    stripped.erase("snp");
+    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), stripped));
+    expect_refused_by_tpm(unlock(image, with_pin), {"wrong PIN", "TPM2_Unseal"});
+
+    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), original));
+    expect_unlocked(unlock(image, with_pin));
 }
 
 TEST_F(UnlockSnp, ReportFromAnUntrustedChainIsRefused) {
