@@ -104,7 +104,7 @@ build_guest() {
 	if [[ $scenario == snp-* ]]; then
 		# The Azure-like guest: its own vTPM state and enrolment, and an
 		# initramfs that trusts the test chain's ARK.
-		PROVISIONED=$(e2e_cache_provisioned_snp "$cache" "$cli" "$provision_tool" "$root_image" "$EVENTLOG") || return
+		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG" "$provision_tool") || return
 		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "" "$PROVISIONED/anchors/ask_ark.pem") || return
 	else
 		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return

@@ -90,26 +90,32 @@ e2e_enroll() {
 	}
 }
 
-# e2e_cache_provisioned CACHE CLI ROOT_IMAGE EVENTLOG: prints the dir of the
-# provisioned guest (a fresh vTPM state and the image enrolled against it),
-# keyed on the image, the event log and the cvmunlock binary.
+# e2e_cache_provisioned CACHE CLI ROOT_IMAGE EVENTLOG [TOOL]: prints the dir of
+# the provisioned guest (a fresh vTPM state and the image enrolled against it),
+# keyed on the image, the event log and the cvmunlock binary. With TOOL (the
+# HCL provisioning tool), the Azure-like variant (e2e_enroll_snp) instead.
 e2e_cache_provisioned() {
-	local cache=$1 cli=$2 image=$3 eventlog=$4 key out work
-	key=$(files_digest "$image" "$eventlog" "$cli" "$E2E_RECIPE" "${BASH_SOURCE[0]}")
-	out="$cache/e2e/provisioned-$key"
+	local cache=$1 cli=$2 image=$3 eventlog=$4 tool=${5:-} key out work old name=provisioned
+	[[ -z $tool ]] || name=provisioned-snp
+	key=$(files_digest "$image" "$eventlog" "$cli" ${tool:+"$tool"} "$E2E_RECIPE" "${BASH_SOURCE[0]}")
+	out="$cache/e2e/$name-$key"
 	if [[ -f $out/enroll.json ]]; then
 		printf '%s\n' "$out"
 		return 0
 	fi
-	work=$(mktemp -d "$cache/e2e/.provision.XXXXXX") || return 1
+	work=$(mktemp -d "$cache/e2e/.$name.XXXXXX") || return 1
 	if ! { mkdir -p "$work/tpm/state" && cp "$image" "$work/disk.img" &&
-		e2e_enroll "$cli" "$work/disk.img" "$work/tpm/state" "$eventlog" "$work/enroll.json"; }; then
+		if [[ -n $tool ]]; then
+			e2e_enroll_snp "$cli" "$tool" "$work" "$eventlog"
+		else
+			e2e_enroll "$cli" "$work/disk.img" "$work/tpm/state" "$eventlog" "$work/enroll.json"
+		fi; }; then
 		rm -rf "$work"
 		return 1
 	fi
 	rm -rf "$out" && mv "$work" "$out" || return 1
-	local old
-	for old in "$cache/e2e"/provisioned-*; do
+	# The other variant's dirs have another prefix: provisioned-<16 hex> vs provisioned-snp-<16 hex>.
+	for old in "$cache/e2e/$name"-????????????????; do
 		[[ $old == "$out" ]] || rm -rf "$old"
 	done
 	printf '%s\n' "$out"
@@ -148,29 +154,6 @@ e2e_enroll_snp() {
 		cat "$work/enroll.json" >&2
 		return 1
 	}
-}
-
-# e2e_cache_provisioned_snp CACHE CLI TOOL ROOT_IMAGE EVENTLOG: prints the dir
-# of the provisioned Azure-like guest, keyed like e2e_cache_provisioned.
-e2e_cache_provisioned_snp() {
-	local cache=$1 cli=$2 tool=$3 image=$4 eventlog=$5 key out work old
-	key=$(files_digest "$image" "$eventlog" "$cli" "$tool" "$E2E_RECIPE" "${BASH_SOURCE[0]}")
-	out="$cache/e2e/provisioned-snp-$key"
-	if [[ -f $out/enroll.json ]]; then
-		printf '%s\n' "$out"
-		return 0
-	fi
-	work=$(mktemp -d "$cache/e2e/.provision-snp.XXXXXX") || return 1
-	if ! { mkdir -p "$work/tpm/state" && cp "$image" "$work/disk.img" &&
-		e2e_enroll_snp "$cli" "$tool" "$work" "$eventlog"; }; then
-		rm -rf "$work"
-		return 1
-	fi
-	rm -rf "$out" && mv "$work" "$out" || return 1
-	for old in "$cache/e2e"/provisioned-snp-*; do
-		[[ $old == "$out" ]] || rm -rf "$old"
-	done
-	printf '%s\n' "$out"
 }
 
 # e2e_undefine_hcl_nv STATE_DIR: removes NV 0x01400001 from the vTPM state
