@@ -10,12 +10,18 @@
 
 #include "cvmunlock/snp_verify.hpp"
 #include "snp_test_chain.hpp"
+#include "snp_test_vectors.hpp"
 #include "test_data.hpp"
 
 namespace cvmunlock::snp {
 namespace {
 
 using testing::read_data;
+using testing::k2022_01_01;
+using testing::k2025_06_01;
+using testing::k2026_01_01;
+using testing::load_certs;
+using testing::load_trust;
 
 std::vector<Certificate> load(const std::string& relative) {
     auto certs = Certificate::load_all(read_data(relative), relative);
@@ -249,30 +255,12 @@ TEST(SnpTrustStore, RefusesLeavesAndForgedArks) {
 }
 
 // verify_chain: the path to a trusted ARK, without a report.
-constexpr std::time_t k2025_06_01 = 1748736000;  // every real vector valid
-constexpr std::time_t k2026_01_01 = 1767225600;  // the trustee VLEK has expired (2025-12-10)
 const std::string kMilan = "snp/amd-roots/ask_ark_milan.pem";
 const std::string kMilanVlek = "snp/amd-roots/ask_ark_milan_vlek.pem";
 const std::string kGenoa = "snp/amd-roots/ask_ark_genoa.pem";
 const std::string kGoVcek = "snp/go-sev-guest/vcek.testcer";
 
-std::vector<Certificate> load_certs(const std::vector<std::string>& files) {
-    std::vector<Certificate> out;
-    for (const auto& f : files) {
-        const auto certs = load(f);
-        out.insert(out.end(), certs.begin(), certs.end());
-    }
-    return out;
-}
 
-TrustStore load_trust(const std::vector<std::string>& files) {
-    TrustStore trust;
-    for (const auto& f : files) {
-        auto added = trust.add(read_data(f), f);
-        if (!added) ADD_FAILURE() << f << ": " << added.error().message;
-    }
-    return trust;
-}
 
 struct ChainOnlyCase {
     std::string name;

@@ -13,35 +13,21 @@
 #include "cvmunlock/hcl_report.hpp"
 #include "cvmunlock/snp_verify.hpp"
 #include "snp_test_chain.hpp"
+#include "snp_test_vectors.hpp"
 #include "test_data.hpp"
 
 namespace cvmunlock::snp {
 namespace {
 
 using testing::read_data;
+using testing::k2022_01_01;
+using testing::k2025_06_01;
+using testing::k2026_01_01;
+using testing::load_certs;
+using testing::load_trust;
 
-constexpr std::time_t k2022_01_01 = 1640995200;  // before every real VCEK
-constexpr std::time_t k2025_06_01 = 1748736000;  // every real vector valid
-constexpr std::time_t k2026_01_01 = 1767225600;  // the trustee VLEK has expired (2025-12-10)
 
-std::vector<Certificate> load_certs(const std::vector<std::string>& files) {
-    std::vector<Certificate> out;
-    for (const auto& f : files) {
-        auto certs = Certificate::load_all(read_data(f), f);
-        if (!certs) ADD_FAILURE() << f << ": " << certs.error().message;
-        if (certs) out.insert(out.end(), certs->begin(), certs->end());
-    }
-    return out;
-}
 
-TrustStore load_trust(const std::vector<std::string>& files) {
-    TrustStore trust;
-    for (const auto& f : files) {
-        auto added = trust.add(read_data(f), f);
-        if (!added) ADD_FAILURE() << f << ": " << added.error().message;
-    }
-    return trust;
-}
 
 // The raw 0x4A0-byte report: a file, the SNP report inside an Azure HCL report,
 // or inside the HCL report that Azure evidence JSON carries as a byte list.
