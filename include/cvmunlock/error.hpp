@@ -13,6 +13,7 @@ enum class ErrorCode {
     InvalidInput,   // malformed file, report, token, header or argument
     NotFound,       // something looked up is not there
     Unavailable,    // environment missing: no TPM, no event log, no device
+    TimedOut,       // a device (the TPM) did not answer within its time limit
     PolicyRefused,  // input well formed, but a check refused it
     Tampered,       // integrity check failed (digest, signature, PCR)
     Internal,       // a library failed in a way we did not expect

@@ -1,5 +1,4 @@
-// Boot-time front ends: `cvmunlock agent check` (early-boot service) and
-// `cvmunlock agent serve-key` (one connection of the key socket).
+// Boot-time front end: `cvmunlock agent check` (early-boot service).
 #pragma once
 
 namespace CLI {

@@ -7,11 +7,9 @@ namespace cvmunlock::agent {
 struct AgentOptions {
     std::string tpm;
     std::string eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements";
-    std::string crypttab = "/etc/crypttab";
     bool json = false;
 };
 
 int run_check(const AgentOptions& o);
-int run_serve_key(const AgentOptions& o);
 
 }  // namespace cvmunlock::agent

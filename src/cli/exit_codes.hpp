@@ -1,22 +1,19 @@
-// Exit codes shared by every cvmunlock command (documented in --help and docs/cli.md).
+// Exit codes shared by every cvmunlock command (documented in --help and
+// docs/cli.md): errors outside an unlock decision; refusals map through
+// engine/reason.hpp.
 #pragma once
 
 #include "cvmunlock/error.hpp"
+#include "cvmunlock/exit_code.hpp"
 
 namespace cvmunlock::cli {
 
-enum ExitCode : int {
-    kExitOk = 0,
-    kExitRefused = 1,       // a check failed or policy refused
-    kExitUsage = 2,         // bad arguments
-    kExitMalformed = 3,     // malformed input file (message names file and offset)
-    kExitUnavailable = 4,   // environment unavailable: no TPM, no event log
-};
-
+// For errors outside an unlock decision (reading a log, parsing a report, ...).
 inline int exit_code_for(const Error& e) {
     switch (e.code) {
         case ErrorCode::InvalidInput: return kExitMalformed;
-        case ErrorCode::Unavailable: return kExitUnavailable;
+        case ErrorCode::Unavailable:
+        case ErrorCode::TimedOut: return kExitUnavailable;
         case ErrorCode::NotFound:
         case ErrorCode::PolicyRefused:
         case ErrorCode::Tampered: return kExitRefused;
@@ -27,6 +24,7 @@ inline int exit_code_for(const Error& e) {
 
 inline constexpr const char* kExitCodeHelp =
     "Exit codes: 0 success, 1 check failed or refused, 2 usage error, "
-    "3 malformed input file, 4 environment unavailable (no TPM, no event log).";
+    "3 malformed input, 4 environment unavailable (no TPM, no event log, a TPM that stopped answering), "
+    "5 the volume has no cvmunlock token.";
 
 }  // namespace cvmunlock::cli

@@ -18,6 +18,7 @@
 #endif
 
 int main(int argc, char** argv) {
+    using namespace cvmunlock;
     using namespace cvmunlock::cli;
     // Key material passes through this process: no core dumps, no ptrace by others.
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);

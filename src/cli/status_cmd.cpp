@@ -6,14 +6,17 @@
 #include "exit_codes.hpp"
 #include "luks/volume.hpp"
 #include "tpm/srk.hpp"
+#include "tpm_options.hpp"
 #include "unseal.hpp"
 
 namespace cvmunlock::cli {
 
 using nlohmann::json;
 
-int run_lock(const std::string& tpm_option, std::uint32_t pcr) {
-    auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(tpm_option));
+int run_lock(const TpmOptions& tpm_options, std::uint32_t pcr) {
+    auto target = tpm_target(tpm_options);
+    if (!target) return report_error("lock", target.error());
+    auto tpm = tpm::TpmContext::open(target->tcti, target->limits);
     if (!tpm) return report_error("lock", tpm.error());
     auto banks = (*tpm)->allocated_banks();
     if (!banks) return report_error("lock", banks.error());
@@ -69,14 +72,16 @@ void print_token(const json& j) {
 }
 }  // namespace
 
-int run_status(const std::string& device, const std::string& tpm_option, bool json_out) {
+int run_status(const std::string& device, const TpmOptions& tpm_options, bool json_out) {
+    auto target = tpm_target(tpm_options);
+    if (!target) return report_error("status " + device, target.error());
     auto volume = luks::Volume::open(device);
     if (!volume) return report_error("status " + device, volume.error());
     auto text = volume->metadata_json();
     if (!text) return report_error("status " + device, text.error());
     auto tokens = engine::cvmunlock_tokens(nlohmann::json::parse(*text, nullptr, false));
     if (!tokens) return report_error("status " + device, tokens.error());
-    auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(tpm_option));
+    auto tpm = tpm::TpmContext::open(target->tcti, target->limits);
     std::optional<Bytes> srk_name;
     if (tpm) {
         if (auto srk = tpm::load_srk(**tpm, false)) srk_name = srk->name;

@@ -10,7 +10,8 @@
 #include "exit_codes.hpp"
 #include "secret_input.hpp"
 #include "snp_options.hpp"
-#include "tpm_names.hpp"
+#include "tpm/tpm_names.hpp"
+#include "tpm_options.hpp"
 #include "unlock.hpp"
 
 namespace cvmunlock::cli {
@@ -19,34 +20,94 @@ namespace {
 using nlohmann::json;
 
 struct UnlockOptions {
-    std::string device, name, tpm, eventlog = kDefaultEventLog, pin_file;
+    std::string device, name, eventlog = kDefaultEventLog, pin_file;
+    TpmOptions tpm;
     std::vector<std::string> snp_anchors, vcek;
+    luks::ActivationOptions activation;
     bool test = false, json = false, key_to_stdout = false;
 };
 
-json refusal_json(const engine::UnlockReport& rep, HashAlg bank) {
+json changes_json(const engine::Refusal& r) {
     json pcrs = json::array();
-    for (const auto& c : rep.refusal.changes) {
+    for (const auto& c : r.changes) {
         pcrs.push_back(json{{"pcr", c.pcr}, {"lock_pcr", c.lock_pcr}, {"enrolled", to_hex(c.enrolled)},
                             {"current", to_hex(c.current)}, {"event", c.event_text.empty() ? json() : json(c.event_text)},
-                            {"message", describe_change(c, bank)}});
+                            {"message", describe_change(c, r.bank)}});
     }
     return pcrs;
 }
 
+int usage(const std::string& what) {
+    std::fprintf(stderr, "cvmunlock: unlock: %s\n", what.c_str());
+    return kExitUsage;
+}
+
+int check_usage(const UnlockOptions& o) {
+    const int modes = int(o.test) + int(o.key_to_stdout) + int(!o.name.empty());
+    if (modes == 0) return usage("give a NAME to activate, or --test, or --key-to-stdout");
+    if (modes > 1) return usage("NAME, --test and --key-to-stdout exclude each other");
+    if (o.key_to_stdout && o.json) return usage("--key-to-stdout writes only the key: no --json");
+    const auto& a = o.activation;
+    if (o.name.empty() && (a.allow_discards || a.readonly || a.same_cpu_crypt || a.submit_from_crypt_cpus ||
+                           a.no_read_workqueue || a.no_write_workqueue)) {
+        return usage("activation options need a NAME to activate");
+    }
+    return kExitOk;
+}
+
+int report(const UnlockOptions& o, const engine::Decision<engine::Unlocked>& r,
+           const std::vector<std::uint32_t>& commands) {
+    if (o.json) {
+        json codes = json::array();
+        for (auto cc : commands) codes.push_back(tpm::command_json_name(cc));
+        json out{{"ok", r.has_value()}, {"device", o.device}, {"test", o.test},
+                 {"token", r ? json(r->token) : r.error().token ? json(*r.error().token) : json()},
+                 {"keyslot", r ? json(r->keyslot) : json()},
+                 {"tpm_commands", commands.size()}, {"tpm_command_codes", codes},
+                 {"reason", r ? json() : json(r.error().message)},
+                 {"reason_code", r ? json() : json(engine::reason_info(r.error().reason).name)},
+                 {"changed_pcrs", r ? json::array() : changes_json(r.error())},
+                 {"tried", r ? json::array() : json(r.error().tried)}};
+        const auto& snp = r ? r->snp : r.error().snp;
+        if (snp) out["snp"] = snp_verdict_json(*snp);
+        std::cout << out.dump(2) << '\n';
+    }
+    if (!r) {
+        const engine::Refusal& e = r.error();
+        if (e.reason == engine::Reason::NoToken) {
+            if (!o.json) std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(), e.message.c_str());
+            return engine::reason_info(e.reason).exit_code;
+        }
+        std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(),
+                     (e.token ? "token " + std::to_string(*e.token) + ": " + e.message : e.message).c_str());
+        for (const auto& c : e.changes) std::fprintf(stderr, "cvmunlock:   %s\n", describe_change(c, e.bank).c_str());
+        for (const auto& t : e.tried) std::fprintf(stderr, "cvmunlock:   also %s\n", t.c_str());
+        return engine::reason_info(e.reason).exit_code;
+    }
+    if (o.key_to_stdout) {
+        std::fwrite(r->passphrase.secret_bytes(), 1, r->passphrase.size(), stdout);
+        std::fflush(stdout);
+        return kExitOk;
+    }
+    if (!o.json) {
+        if (r->snp) std::fprintf(stderr, "cvmunlock: %s\n", r->snp->summary.c_str());
+        std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
+                     o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), r->token, r->keyslot,
+                     commands.size());
+    }
+    return kExitOk;
+}
+
 int run_unlock(const UnlockOptions& o) {
-    if (!o.test && !o.key_to_stdout && o.name.empty()) {
-        std::fprintf(stderr, "cvmunlock: unlock: give a NAME to activate, or --test, or --key-to-stdout\n");
-        return kExitUsage;
-    }
-    if (o.key_to_stdout && (o.json || !o.name.empty())) {
-        std::fprintf(stderr, "cvmunlock: unlock: --key-to-stdout writes only the key: no NAME, no --json\n");
-        return kExitUsage;
-    }
+    if (int rc = check_usage(o); rc != kExitOk) return rc;
+    auto target = tpm_target(o.tpm);
+    if (!target) return report_error("unlock", target.error());
     engine::UnlockRequest rq;
     rq.device = o.device;
-    rq.tcti = tpm::resolve_tcti(o.tpm);
-    if (!o.test && !o.key_to_stdout) rq.name = o.name;
+    rq.tcti = target->tcti;
+    rq.limits = target->limits;
+    if (!o.name.empty()) rq.name = o.name;
+    rq.activation = o.activation;
     rq.return_passphrase = o.key_to_stdout;
     rq.eventlog_path = o.eventlog;
     rq.snp = snp_gate_config(o.snp_anchors);
@@ -59,41 +120,14 @@ int run_unlock(const UnlockOptions& o) {
         pin->resize(n);
         return std::move(*pin);
     };
-    engine::UnlockReport rep;
-    auto r = engine::unlock_volume(rq, rep);
-    const HashAlg bank = rep.refusal.bank;
-    if (o.json) {
-        json codes = json::array();
-        for (auto cc : rep.tpm_command_codes) codes.push_back(tpm_command_name(cc));
-        json out{{"ok", r.has_value()},   {"device", o.device},  {"test", o.test},
-                 {"token", rep.token},    {"keyslot", rep.keyslot},
-                 {"tpm_commands", rep.tpm_command_codes.size()}, {"tpm_command_codes", codes},
-                 {"reason", r ? json() : json(r.error().message)}, {"changed_pcrs", refusal_json(rep, bank)}};
-        if (rep.refusal.snp) out["snp"] = snp_verdict_json(*rep.refusal.snp);
-        std::cout << out.dump(2) << '\n';
-    }
-    if (!r) {
-        for (const auto& c : rep.refusal.changes) std::fprintf(stderr, "cvmunlock: %s\n", describe_change(c, bank).c_str());
-        return report_error("unlock " + o.device, r.error());
-    }
-    if (o.key_to_stdout) {
-        // For initramfs-tools keyscripts (crypttab keyscript=): the checked keyslot passphrase, nothing else.
-        std::fwrite(rep.passphrase.secret_bytes(), 1, rep.passphrase.size(), stdout);
-        std::fflush(stdout);
-        return kExitOk;
-    }
-    if (!o.json) {
-        if (rep.refusal.snp) std::fprintf(stderr, "cvmunlock: %s\n", rep.refusal.snp->summary.c_str());
-        std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
-                     o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), rep.token, rep.keyslot,
-                     rep.tpm_command_codes.size());
-    }
-    return kExitOk;
+    std::vector<std::uint32_t> commands;
+    auto r = engine::unlock_volume(rq, &commands);
+    return report(o, r, commands);
 }
 }  // namespace
 
-int run_lock(const std::string& tpm_option, std::uint32_t pcr);
-int run_status(const std::string& device, const std::string& tpm_option, bool json_out);
+int run_lock(const TpmOptions& tpm_options, std::uint32_t pcr);
+int run_status(const std::string& device, const TpmOptions& tpm_options, bool json_out);
 
 void add_unlock_commands(CLI::App& app, int& exit_code) {
     static UnlockOptions u;
@@ -101,30 +135,42 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     unlock->add_option("device", u.device, "LUKS2 device or image file")->required();
     unlock->add_option("name", u.name, "Device-mapper name to activate");
     unlock->add_flag("--test", u.test, "Check that the volume would unlock, without activating it");
-    unlock->add_option("--tpm", u.tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_options(unlock, u.tpm);
     unlock->add_option("--eventlog", u.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
     unlock->add_option("--pin-file", u.pin_file, "Read the PIN from a file, or - for stdin (default: ask when needed)");
     add_snp_anchor_option(unlock, u.snp_anchors, "--snp-anchors");
     unlock->add_option("--vcek", u.vcek, "VCEK file (DER/PEM) to try after the certificate table and the token's copy");
+    unlock->add_flag("--allow-discards", u.activation.allow_discards, "Activate with discards allowed (crypttab discard)");
+    unlock->add_flag("--readonly", u.activation.readonly, "Activate read-only (crypttab readonly)");
+    unlock->add_flag("--perf-same_cpu_crypt", u.activation.same_cpu_crypt, "dm-crypt same_cpu_crypt (crypttab same-cpu-crypt)");
+    unlock->add_flag("--perf-submit_from_crypt_cpus", u.activation.submit_from_crypt_cpus,
+                     "dm-crypt submit_from_crypt_cpus (crypttab submit-from-crypt-cpus)");
+    unlock->add_flag("--perf-no_read_workqueue", u.activation.no_read_workqueue,
+                     "dm-crypt no_read_workqueue (crypttab no-read-workqueue)");
+    unlock->add_flag("--perf-no_write_workqueue", u.activation.no_write_workqueue,
+                     "dm-crypt no_write_workqueue (crypttab no-write-workqueue)");
     unlock->add_flag("--json", u.json, "Machine-readable report, with the TPM commands sent");
     unlock->add_flag("--key-to-stdout", u.key_to_stdout,
-                     "Write the checked keyslot passphrase to stdout instead of activating (crypttab keyscripts)");
+                     "Write the checked keyslot passphrase to stdout instead of activating. UNSAFE against a hostile "
+                     "host: whoever uses the key reads the header again, and the host can show it another one "
+                     "(docs/threat-model.md). For manual use; boots activate with NAME");
     unlock->footer(kExitCodeHelp);
     unlock->final_callback([&exit_code]() { exit_code = run_unlock(u); });
 
-    static std::string lock_tpm;
+    static TpmOptions lock_tpm;
     static std::uint32_t lock_pcr = 15;
     CLI::App* lock = app.add_subcommand("lock", "Extend the lock PCR so that nothing later in this boot can unseal");
-    lock->add_option("--tpm", lock_tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_options(lock, lock_tpm);
     lock->add_option("--lock-pcr", lock_pcr, "The lock PCR the volumes were enrolled with")->capture_default_str()->check(CLI::Range(0, 23));
     lock->footer(kExitCodeHelp);
     lock->final_callback([&exit_code]() { exit_code = run_lock(lock_tpm, lock_pcr); });
 
-    static std::string status_device, status_tpm;
+    static std::string status_device;
+    static TpmOptions status_tpm;
     static bool status_json = false;
     CLI::App* status = app.add_subcommand("status", "Show the cvmunlock tokens of a volume and whether their PCRs still match");
     status->add_option("device", status_device, "LUKS2 device or image file")->required();
-    status->add_option("--tpm", status_tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_options(status, status_tpm);
     status->add_flag("--json", status_json, "Machine-readable output");
     status->footer(kExitCodeHelp);
     status->final_callback([&exit_code]() { exit_code = run_status(status_device, status_tpm, status_json); });

@@ -1,91 +1,129 @@
 #include "token_open.hpp"
 
-#include <libcryptsetup.h>
-
 #include <cerrno>
+#include <algorithm>
+#include <map>
+#include <memory>
+#include <mutex>
 
-#include "cvmunlock/luks2_header.hpp"
+#include "luks/header_snapshot.hpp"
 #include "luks/volume.hpp"
-#include "unseal.hpp"
+#include "settings.hpp"
+#include "unlock.hpp"
+#include "volume_check.hpp"
 
 namespace cvmunlock::engine {
 
 namespace {
-// -EAGAIN: no TPM yet (systemd-cryptsetup waits or falls back); -ENOANO: PIN
-// needed or wrong; -EPERM: refused by policy or header check; -ENOENT: unusable here.
-int errno_for(const Error& e, bool pin_problem) {
-    if (pin_problem) return -ENOANO;
-    switch (e.code) {
-        case ErrorCode::Unavailable: return -EAGAIN;
-        case ErrorCode::PolicyRefused:
-        case ErrorCode::Tampered:
-        case ErrorCode::InvalidInput: return -EPERM;
-        case ErrorCode::NotFound:
-        case ErrorCode::Internal: return -ENOENT;
+constexpr const char* kEventLog = "/sys/kernel/security/tpm0/binary_bios_measurements";
+
+// Refusals of this process, per volume UUID and token.
+std::mutex memo_mutex;
+std::map<std::string, std::map<int, Refusal>> memo;
+
+bool pin_related(Reason r) { return r == Reason::PinNeeded || r == Reason::PinWrong; }
+
+TokenOpenResult answer(const Refusal& r, bool final) {
+    TokenOpenResult out;
+    out.err = final ? reason_info(r.reason).plugin_errno : -ENOENT;
+    out.message = r.summary();
+    for (const auto& line : r.tried) out.message += "; " + line;
+    out.final = final;
+    return out;
+}
+
+std::vector<Refusal> all_of(const std::map<int, Refusal>& refused) {
+    std::vector<Refusal> all;
+    for (const auto& [id, r] : refused) all.push_back(r);
+    return all;
+}
+
+// The vTPM, opened when first needed, with the configured time limits.
+class LazyTpm {
+public:
+    Decision<tpm::TpmContext*> get() {
+        if (tpm_) return tpm_.get();
+        auto limits = tpm_limits({});
+        if (!limits) return std::unexpected(refusal_from(limits.error(), Reason::InvalidInput));
+        auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(""), *limits);
+        if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::TpmUnavailable));
+        tpm_ = std::move(*tpm);
+        return tpm_.get();
     }
-    return -ENOENT;
-}
 
-TokenOpenResult refuse(int err, const std::string& message) {
-    TokenOpenResult r;
-    r.err = err;
-    r.message = message;
-    return r;
-}
+private:
+    std::unique_ptr<tpm::TpmContext> tpm_;
+};
 
-Result<CvmToken> token_of(crypt_device* cd, int token) {
-    const char* json = nullptr;
-    if (crypt_token_json_get(cd, token, &json) < 0 || json == nullptr) return fail(ErrorCode::NotFound, "token not readable");
-    return token_from_json(std::string_view(json));
-}
-
-Result<void> check_header(luks::Volume& volume, int keyslot) {
-    auto text = volume.metadata_json();
-    if (!text) return std::unexpected(text.error());
-    auto doc = nlohmann::json::parse(*text, nullptr, false);
-    if (auto r = validate_luks2_metadata(doc, Luks2Policy{}, keyslot); !r) {
-        return std::unexpected(Error(ErrorCode::PolicyRefused, "unacceptable LUKS2 header: " + r.error().message));
+// Token `self` was refused with `refusal`. A PIN problem asks for a PIN
+// (-ENOANO). Otherwise libcryptsetup goes on (-ENOENT) only if another
+// cvmunlock token may still open the volume: one that only lacked a PIN, or
+// one not tried yet whose SRK and PCRs do not already rule it out. Else the
+// most relevant refusal of all ends its token loop.
+TokenOpenResult decide(const Refusal& refusal, const std::vector<FoundToken>& tokens, int self,
+                       const std::map<int, Refusal>& refused, LazyTpm& lazy) {
+    if (pin_related(refusal.reason)) {
+        TokenOpenResult r = answer(refusal, false);
+        r.err = reason_info(refusal.reason).plugin_errno;
+        return r;
     }
-    return {};
+    if (refusal.reason != Reason::TpmTimeout && refusal.reason != Reason::TpmUnavailable) {
+        for (const auto& t : tokens) {
+            if (t.id == self) continue;
+            if (auto r = refused.find(t.id); r != refused.end()) {
+                if (pin_related(r->second.reason)) return answer(refusal, false);
+                continue;
+            }
+            auto tpm = lazy.get();
+            if (tpm && !precheck_token(t.token, t.id, **tpm, kEventLog)) return answer(refusal, false);
+        }
+    }
+    return answer(most_relevant(all_of(refused)), true);
 }
 }  // namespace
 
 TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<SecretBuffer>& pin) {
-    auto token = token_of(cd, token_id);
-    if (!token) return refuse(-EPERM, token.error().message);
     luks::Volume volume = luks::Volume::borrow(cd);
-    if (auto r = check_header(volume, token->keyslot); !r) return refuse(-EPERM, r.error().message);
+    auto raw = luks::read_luks2_headers(volume.metadata_device());
+    if (!raw) return answer(refusal_from(raw.error(), Reason::HeaderUnacceptable), true);
+    auto tokens = checked_header(*raw, volume, Luks2Policy{});
+    if (!tokens) return answer(tokens.error(), true);
+    auto found = std::find_if(tokens->begin(), tokens->end(), [&](const FoundToken& t) { return t.id == token_id; });
+    if (found == tokens->end()) {
+        TokenOpenResult r;
+        r.err = -ENOENT;
+        r.message = "token " + std::to_string(token_id) + " is not a valid cvmunlock token of this volume";
+        return r;
+    }
 
-    auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(""));
-    if (!tpm) return refuse(-EAGAIN, tpm.error().message);
-    bool pin_missing = false;
-    PinSource source = [&pin, &pin_missing]() -> std::optional<SecretBuffer> {
-        if (!pin) {
-            pin_missing = true;
-            return std::nullopt;
-        }
+    std::lock_guard lock(memo_mutex);
+    auto& refused = memo[volume.uuid()];
+    LazyTpm lazy;
+    // Refused earlier in this process (libcryptsetup's second pass, or the
+    // call with a PIN): answer as then, without asking the vTPM again, unless
+    // a PIN came for a token that needed one.
+    if (auto m = refused.find(token_id); m != refused.end() && !(pin && pin_related(m->second.reason))) {
+        return decide(m->second, *tokens, token_id, refused, lazy);
+    }
+    auto tpm = lazy.get();
+    if (!tpm) return answer(tpm.error(), true);
+    PinSource source = [&pin]() -> std::optional<SecretBuffer> {
+        if (!pin) return std::nullopt;
         return SecretBuffer::copy_of(pin->secret_view());
     };
-    RefusalDetail detail;
-    auto parts = unseal_token(**tpm, *token, source, "/sys/kernel/security/tpm0/binary_bios_measurements", &detail);
-    if (!parts) {
-        std::string msg = parts.error().message;
-        for (const auto& c : detail.changes) msg += "; " + describe_change(c, token->pcr_bank);
-        const bool pin_problem = pin_missing || (token->pin && msg.find("wrong PIN") != std::string::npos);
-        return refuse(errno_for(parts.error(), pin_problem), msg);
+    UnsealContext ctx{**tpm, source, kEventLog, SnpGateConfig{}};
+    auto opened = open_with_tokens(volume, {*found}, ctx, nullptr);
+    if (opened) {
+        refused.erase(token_id);
+        TokenOpenResult ok;
+        ok.passphrase = std::move(opened->passphrase);
+        ok.message = "unsealed from the vTPM (token " + std::to_string(token_id) + ", keyslot " +
+                     std::to_string(opened->keyslot) + ")";
+        if (opened->snp) ok.message += "; " + opened->snp->summary;
+        return ok;
     }
-    auto key = volume.volume_key(parts->passphrase.secret_view(), token->keyslot);
-    if (!key) return refuse(-EPERM, "keyslot " + std::to_string(token->keyslot) + " does not open with the unsealed secret");
-    if (!volume_key_matches(volume.uuid(), *key, parts->pin, token_requirements(*token))) {
-        return refuse(-EPERM, "keyslot " + std::to_string(token->keyslot) +
-                                  " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
-                                  "), other than the one sealed in the vTPM: the header was altered");
-    }
-    TokenOpenResult ok;
-    ok.passphrase = std::move(parts->passphrase);
-    ok.message = "unsealed from the vTPM (token " + std::to_string(token_id) + ", keyslot " + std::to_string(token->keyslot) + ")";
-    if (detail.snp) ok.message += "; " + detail.snp->summary;
-    return ok;
+    refused[token_id] = opened.error();
+    return decide(opened.error(), *tokens, token_id, refused, lazy);
 }
 
 int validate_token_json(const char* json, std::string& why) {

@@ -1,83 +1,66 @@
 #include "unlock.hpp"
 
-#include "luks/volume.hpp"
+#include <algorithm>
+
+#include "volume_check.hpp"
 
 namespace cvmunlock::engine {
 
-namespace {
-// Every token must be acceptable, and so must the header libcryptsetup loaded.
-Result<void> validate_loaded(luks::Volume& volume, const Luks2Policy& policy, int keyslot) {
-    auto json = volume.metadata_json();
-    if (!json) return std::unexpected(json.error());
-    auto doc = nlohmann::json::parse(*json, nullptr, false);
-    if (doc.is_discarded()) return fail(ErrorCode::InvalidInput, "libcryptsetup returned unparsable metadata");
-    if (auto r = validate_luks2_metadata(doc, policy, keyslot); !r) {
-        return std::unexpected(Error(ErrorCode::PolicyRefused, "unacceptable LUKS2 header: " + r.error().message));
-    }
-    return {};
-}
-
-Result<void> open_with_token(luks::Volume& volume, tpm::TpmContext& tpm, const FoundToken& found,
-                             const UnlockRequest& request, UnlockReport& report) {
-    if (auto r = validate_loaded(volume, request.header_policy, found.token.keyslot); !r) return r;
-    auto parts = unseal_token(tpm, found.token, request.pin, request.eventlog_path, &report.refusal, request.snp);
-    if (!parts) return std::unexpected(parts.error());
-    auto key = volume.volume_key(parts->passphrase.secret_view(), found.token.keyslot);
-    if (!key) return std::unexpected(key.error().context("keyslot " + std::to_string(found.token.keyslot)));
-    // The sealed pin, not the host-writable header, says which volume key is ours.
-    if (!volume_key_matches(volume.uuid(), *key, parts->pin, token_requirements(found.token))) {
-        return fail(ErrorCode::Tampered, "keyslot " + std::to_string(found.token.keyslot) +
-                                             " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
-                                             "), other than the one sealed in the vTPM: the header was altered");
-    }
-    if (request.return_passphrase) report.passphrase = std::move(parts->passphrase);
-    if (request.name) return volume.activate(*request.name, *key);
-    return {};
-}
-}  // namespace
-
-Result<std::vector<FoundToken>> validated_tokens(const luks::HeaderSnapshot& snapshot, const Luks2Policy& policy) {
-    auto header = parse_luks2_header(snapshot.bytes());
-    if (!header) return std::unexpected(Error(ErrorCode::PolicyRefused, "unacceptable LUKS2 header: " + header.error().message));
-    auto tokens = cvmunlock_tokens(header->active().metadata);
-    if (!tokens) return std::unexpected(Error(ErrorCode::PolicyRefused, "unacceptable LUKS2 header: " + tokens.error().message));
-    if (tokens->empty()) return fail(ErrorCode::NotFound, "no cvmunlock token in the LUKS2 header");
-    for (const auto& t : *tokens) {
-        if (auto r = validate_luks2_header(*header, policy, t.token.keyslot); !r) {
-            return std::unexpected(Error(ErrorCode::PolicyRefused, "unacceptable LUKS2 header: " + r.error().message));
+Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<FoundToken>& tokens, UnsealContext& ctx,
+                                    SecretBuffer* volume_key) {
+    // No-PIN tokens first: a PIN is asked for only when nothing else opens.
+    std::vector<const FoundToken*> order;
+    for (const auto& t : tokens) order.push_back(&t);
+    std::stable_partition(order.begin(), order.end(), [](const FoundToken* t) { return !t->token.pin; });
+    std::vector<Refusal> refusals;
+    for (const FoundToken* found : order) {
+        auto unsealed = unseal_token(found->token, found->id, ctx);
+        if (!unsealed) {
+            refusals.push_back(std::move(unsealed.error()));
+            continue;
         }
+        auto key = bind_volume_key(volume, *found, unsealed->parts);
+        if (!key) {
+            refusals.push_back(std::move(key.error()));
+            continue;
+        }
+        Unlocked out;
+        out.token = found->id;
+        out.keyslot = found->token.keyslot;
+        out.snp = std::move(unsealed->snp);
+        out.passphrase = std::move(unsealed->parts.passphrase);
+        if (volume_key != nullptr) *volume_key = std::move(*key);
+        return out;
     }
-    return tokens;
+    return std::unexpected(most_relevant(std::move(refusals)));
 }
 
-Result<void> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, const UnlockRequest& request,
-                                  UnlockReport& report) {
-    auto tokens = validated_tokens(snapshot, request.header_policy);
+Decision<Unlocked> unlock_volume(const UnlockRequest& rq, std::vector<std::uint32_t>* tpm_commands) {
+    auto snapshot = luks::HeaderSnapshot::take(rq.device);
+    if (!snapshot) return std::unexpected(refusal_from(snapshot.error().context("reading " + rq.device), Reason::HeaderUnacceptable));
+    return unlock_from_snapshot(*snapshot, rq, tpm_commands);
+}
+
+Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, const UnlockRequest& rq,
+                                        std::vector<std::uint32_t>* tpm_commands) {
+    auto volume = luks::Volume::open_detached(snapshot.path(), rq.device);
+    if (!volume) return std::unexpected(refusal_from(volume.error(), Reason::HeaderUnacceptable));
+    auto tokens = checked_header(snapshot.bytes(), *volume, rq.header_policy);
     if (!tokens) return std::unexpected(tokens.error());
-    auto volume = luks::Volume::open_detached(snapshot.path(), request.device);
-    if (!volume) return std::unexpected(volume.error());
-    auto tpm = tpm::TpmContext::open(request.tcti);
-    if (!tpm) return std::unexpected(tpm.error());
-
-    std::optional<Error> last;
-    for (const auto& found : *tokens) {
-        auto r = open_with_token(*volume, **tpm, found, request, report);
-        report.tpm_command_codes = (*tpm)->command_codes();
-        if (r) {
-            report.token = found.id;
-            report.keyslot = found.token.keyslot;
-            return {};
+    auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
+    if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::TpmUnavailable));
+    UnsealContext ctx{**tpm, rq.pin, rq.eventlog_path, rq.snp};
+    SecretBuffer key;
+    auto opened = open_with_tokens(*volume, *tokens, ctx, &key);
+    if (tpm_commands != nullptr) *tpm_commands = (*tpm)->command_codes();
+    if (!opened) return opened;
+    if (!rq.return_passphrase) opened->passphrase = SecretBuffer();
+    if (rq.name) {
+        if (auto r = volume->activate(*rq.name, key, rq.activation); !r) {
+            return std::unexpected(refusal_from(r.error(), Reason::Internal));
         }
-        report.tried.push_back("token " + std::to_string(found.id) + ": " + r.error().message);
-        last = r.error();
     }
-    return std::unexpected(*last);
-}
-
-Result<void> unlock_volume(const UnlockRequest& request, UnlockReport& report) {
-    auto snapshot = luks::HeaderSnapshot::take(request.device);
-    if (!snapshot) return std::unexpected(snapshot.error());
-    return unlock_from_snapshot(*snapshot, request, report);
+    return opened;
 }
 
 }  // namespace cvmunlock::engine

@@ -1,5 +1,6 @@
-// `cvmunlock unlock`: snapshot the header, validate it, unseal, check the
-// volume key against the sealed pin, activate (or only test).
+// `cvmunlock unlock` (and the initramfs-tools local-top script through it):
+// snapshot the header into a sealed memfd, check it, unseal, bind the volume
+// key, and activate from that same snapshot (or only test).
 #pragma once
 
 #include <optional>
@@ -8,6 +9,8 @@
 
 #include "cvmunlock/luks2_header.hpp"
 #include "luks/header_snapshot.hpp"
+#include "luks/volume.hpp"
+#include "reason.hpp"
 #include "unseal.hpp"
 
 namespace cvmunlock::engine {
@@ -15,31 +18,35 @@ namespace cvmunlock::engine {
 struct UnlockRequest {
     std::string device;
     std::string tcti;
-    std::optional<std::string> name;  // dm name to activate; nullopt: --test
+    tpm::TpmLimits limits;
+    std::optional<std::string> name;   // dm name to activate; nullopt: test only
+    luks::ActivationOptions activation;
     Luks2Policy header_policy;
-    std::string eventlog_path;        // replayed on a refusal to name the event; may be missing
+    std::string eventlog_path;         // replayed on a refusal to name the event; may be missing
     PinSource pin;
-    bool return_passphrase = false;   // key socket: hand the checked keyslot passphrase back
-    SnpGateConfig snp;                // trust anchors and VCEK fallbacks for tokens that require SEV-SNP
+    bool return_passphrase = false;    // --key-to-stdout: hand the checked keyslot passphrase back
+    SnpGateConfig snp;                 // trust anchors and VCEK fallbacks for tokens that require SEV-SNP
 };
 
-struct UnlockReport {
+struct Unlocked {
     int token = -1;
     int keyslot = -1;
-    std::vector<std::uint32_t> tpm_command_codes;
-    RefusalDetail refusal;
-    std::vector<std::string> tried;  // one line per token that did not open, with the reason
-    SecretBuffer passphrase;         // with return_passphrase, after every check passed
+    std::optional<SnpVerdict> snp;
+    SecretBuffer passphrase;  // with return_passphrase
 };
 
-// Validates the snapshot's metadata; returns the cvmunlock tokens it holds.
-Result<std::vector<FoundToken>> validated_tokens(const luks::HeaderSnapshot& snapshot, const Luks2Policy& policy);
+// Unlocks with the first token that opens: tokens without a PIN first, then
+// PIN tokens whose PCRs still match (the PIN is asked for only then). On a
+// refusal, the most relevant one (reason.hpp), with one line per other token.
+// `tpm_commands` receives the command codes sent, whatever the outcome.
+Decision<Unlocked> unlock_volume(const UnlockRequest& request, std::vector<std::uint32_t>* tpm_commands = nullptr);
 
-// Unlocks `request.device` from an already-taken snapshot of its header.
-Result<void> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, const UnlockRequest& request,
-                                  UnlockReport& report);
+// unlock_volume from a snapshot already taken (checks and activation use its bytes only).
+Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, const UnlockRequest& request,
+                                        std::vector<std::uint32_t>* tpm_commands = nullptr);
 
-// Takes the snapshot, then unlock_from_snapshot.
-Result<void> unlock_volume(const UnlockRequest& request, UnlockReport& report);
+// Tries `tokens` (already checked against `volume`'s header) in that order.
+Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<FoundToken>& tokens, UnsealContext& ctx,
+                                    SecretBuffer* volume_key);
 
 }  // namespace cvmunlock::engine

@@ -4,7 +4,6 @@
 #include <charconv>
 
 #include "../adapters/file/read_file.hpp"
-#include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/tpm_policy.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/srk.hpp"
@@ -19,117 +18,200 @@ std::vector<std::uint32_t> policy_pcrs(const CvmToken& token) {
     return all;
 }
 
-void explain(tpm::TpmContext& tpm, const CvmToken& token, const std::string& eventlog_path, RefusalDetail* detail) {
-    if (detail == nullptr) return;
-    detail->bank = token.pcr_bank;
+Refusal with_token(Refusal r, int token_id) {
+    r.token = token_id;
+    return r;
+}
+
+// The policy the token's own fields describe: PolicyPCR over its PCR values,
+// then PolicyAuthValue when it names a PIN or an SEV-SNP requirement.
+std::optional<Bytes> policy_of(const CvmToken& token) {
+    std::map<std::uint32_t, Bytes> values;
+    for (std::uint32_t pcr : policy_pcrs(token)) {
+        auto v = token.pcr_values.find(pcr);
+        if (v == token.pcr_values.end()) return std::nullopt;
+        values.emplace(pcr, v->second);
+    }
+    auto digest = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{token.pcr_bank, values}});
+    if (digest && needs_auth_value(token)) digest = policy_auth_value(HashAlg::Sha256, *digest);
+    if (!digest) return std::nullopt;
+    return *digest;
+}
+
+// The token is host-writable: its policy digest must be the sealed object's,
+// and its PCR values, PIN and SEV-SNP objects must give that digest. Then the
+// PCR values it lists are the ones the vTPM enforces, and the PCR check before
+// a PIN prompt, and the explanation of a refusal, can rely on them.
+std::optional<Refusal> check_consistency(const CvmToken& token, int token_id) {
+    auto object = tpm::object_policy(token.tpm_public);
+    if (!object) return with_token(refusal_from(object.error(), Reason::HeaderAltered), token_id);
+    if (*object != token.policy_digest) {
+        return with_token(refuse(Reason::HeaderAltered, "the sealed object's policy is not the token's policy: the "
+                                                        "header was altered").error(), token_id);
+    }
+    auto described = policy_of(token);
+    if (!described || *described != *object) {
+        return with_token(refuse(Reason::HeaderAltered,
+                                 "the token's PCR values, PIN or SEV-SNP requirement do not give the policy the "
+                                 "object was sealed with: the header was altered").error(), token_id);
+    }
+    return std::nullopt;
+}
+
+std::optional<EventLog> load_log(const std::string& path) {
+    if (path.empty()) return std::nullopt;
+    auto bytes = file::read_all(path);
+    if (!bytes) return std::nullopt;
+    auto parsed = parse_event_log(*bytes);
+    if (!parsed) return std::nullopt;
+    return std::move(*parsed);
+}
+
+// The token's PCRs as the TPM has them now, against its (consistent) values:
+// the refusal with every change and the event that differs, or nullopt.
+Decision<std::optional<Refusal>> compare_pcrs_now(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
+                                                  const std::string& eventlog_path) {
     const auto pcrs = policy_pcrs(token);
     auto current = tpm.read_pcrs({{token.pcr_bank, std::set<std::uint32_t>(pcrs.begin(), pcrs.end())}});
-    if (!current) return;
-    std::optional<EventLog> log;
-    if (!eventlog_path.empty()) {
-        if (auto bytes = file::read_all(eventlog_path)) {
-            if (auto parsed = parse_event_log(*bytes)) log = std::move(*parsed);
-        }
-    }
-    detail->changes = explain_refusal(token, *current, log ? &*log : nullptr);
+    if (!current) return std::unexpected(with_token(refusal_from(current.error(), Reason::PcrChanged), token_id));
+    auto log = load_log(eventlog_path);
+    auto changes = explain_refusal(token, *current, log ? &*log : nullptr);
+    if (changes.empty()) return std::optional<Refusal>();
+    const bool only_lock = std::all_of(changes.begin(), changes.end(), [](const PcrChange& c) { return c.lock_pcr; });
+    Refusal r;
+    r.reason = only_lock ? Reason::Locked : Reason::PcrChanged;
+    r.message = only_lock ? "the vTPM refuses to unseal: this boot already locked the sealed keys"
+                          : "the vTPM refuses to unseal: a sealed PCR changed since enrollment";
+    r.token = token_id;
+    r.bank = token.pcr_bank;
+    r.changes = std::move(changes);
+    return std::optional<Refusal>(std::move(r));
 }
 
-// The authValue the token claims the object has (requirements_auth_value).
-Result<SecretBuffer> object_auth(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin) {
+Decision<tpm::Srk> enrolled_srk(const CvmToken& token, int token_id, tpm::TpmContext& tpm) {
+    auto srk = tpm::load_srk(tpm, false, &token.srk_name);
+    if (!srk) return std::unexpected(with_token(refusal_from(srk.error(), Reason::SrkMismatch), token_id));
+    if (srk->name != token.srk_name) {
+        return std::unexpected(with_token(
+            refuse(Reason::SrkMismatch, "the vTPM's storage root key is not the one this volume was enrolled with "
+                                        "(another or a reset vTPM): enrolled SRK " + to_hex(token.srk_name) +
+                                        ", this vTPM's " + to_hex(srk->name)).error(), token_id));
+    }
+    return std::move(*srk);
+}
+
+// The authValue the object was sealed with (requirements_auth_value): PBKDF2
+// of the PIN, if any, bound to the token's requirements, if any.
+Decision<SecretBuffer> object_auth(const CvmToken& token, int token_id, UnsealContext& ctx) {
     SecretBuffer base;
     if (token.pin) {
-        // TPM2 Part 1, 19.8: refuse a try that would put the TPM into lockout
-        // (only a PIN-guarded object is subject to dictionary-attack protection).
-        auto lockout = tpm.lockout();
-        if (!lockout) return std::unexpected(lockout.error());
-        if (lockout->max_tries > 0 && lockout->counter + 1 >= lockout->max_tries) {
-            return fail(ErrorCode::PolicyRefused, "the vTPM is one failed PIN away from dictionary-attack lockout (" +
-                                                      std::to_string(lockout->counter) + " of " +
-                                                      std::to_string(lockout->max_tries) + " failures): not trying");
+        // TPM 2.0 Part 1, 19.8: in lockout the TPM takes no authorization at
+        // all; until then every try is the user's to make.
+        auto lockout = ctx.tpm.lockout();
+        if (!lockout) return std::unexpected(with_token(refusal_from(lockout.error(), Reason::PinLockout), token_id));
+        if (lockout->max_tries > 0 && lockout->counter >= lockout->max_tries) {
+            return std::unexpected(with_token(
+                refuse(Reason::PinLockout,
+                       "the vTPM is in dictionary-attack lockout after " + std::to_string(lockout->counter) +
+                           " wrong PINs: it takes PINs again once the failure count decays (one every " +
+                           std::to_string(lockout->interval) + " s) or after the owner clears it "
+                           "(tpm2_dictionarylockout --clear-lockout); meanwhile use the passphrase or recovery key")
+                    .error(), token_id));
         }
-        std::optional<SecretBuffer> entered = pin ? pin() : std::nullopt;
-        if (!entered) return fail(ErrorCode::NotFound, "this token needs a PIN");
+        std::optional<SecretBuffer> entered = ctx.pin ? ctx.pin() : std::nullopt;
+        if (!entered) return std::unexpected(with_token(refuse(Reason::PinNeeded, "this token needs a PIN").error(), token_id));
         auto a = pin_auth_value(*entered, token.pin->salt, token.pin->iterations);
-        if (!a) return std::unexpected(a.error());
+        if (!a) return std::unexpected(with_token(refusal_from(a.error(), Reason::Internal), token_id));
         base = std::move(*a);
     }
-    return requirements_auth_value(base, token_requirements(token));
+    auto auth = requirements_auth_value(base, token_requirements(token));
+    if (!auth) return std::unexpected(with_token(refusal_from(auth.error(), Reason::Internal), token_id));
+    return std::move(*auth);
 }
 
-// The TPM refused the authValue: what it stands for decides the message. Without
-// a PIN only an altered requirement explains it; with one, either may.
-Error auth_refusal(tpm::TpmContext& tpm, const CvmToken& token, const Error& tpm_error) {
-    const std::string why = "(" + tpm_error.message + ")";
+// The TPM refused the authValue: what it stands for decides the message.
+// Without a PIN only an altered SEV-SNP requirement explains it.
+Refusal auth_refusal(const CvmToken& token, int token_id, tpm::TpmContext& tpm, const Error& e) {
     if (!token.pin) {
-        return Error(ErrorCode::Tampered,
-                     "the token's SEV-SNP requirement is not the one sealed in the vTPM: the header was altered " + why,
-                     tpm_error.native);
+        return with_token(refuse(Reason::HeaderAltered, "the token's SEV-SNP requirement is not the one sealed in "
+                                                        "the vTPM: the header was altered (" + e.message + ")",
+                                 e.native).error(), token_id);
     }
-    std::string message = token.snp ? "wrong PIN, or the token's SEV-SNP requirement is not the one sealed in the "
-                                      "vTPM (the header was altered) " + why
-                                    : "wrong PIN " + why;
+    std::string message = token.snp ? "wrong PIN, or the token's SEV-SNP requirement is not the one sealed in "
+                                      "the vTPM (the header was altered)"
+                                    : "wrong PIN";
+    message += " (" + e.message + ")";
     if (auto l = tpm.lockout(); l && l->max_tries > l->counter) {
-        message += "; " + std::to_string(l->max_tries - l->counter) + " tries left before lockout";
+        message += "; " + std::to_string(l->max_tries - l->counter) + " tries left before the vTPM locks out";
     }
-    return Error(ErrorCode::PolicyRefused, message, tpm_error.native);
-}
-
-// After a policy refusal: does the object's policy differ from the token's only
-// in PolicyAuthValue? Then the token's "pin"/"snp" objects were removed or
-// added by whoever wrote the header, and the PCRs are not to blame.
-bool auth_requirement_altered(const CvmToken& token, const Bytes& object_policy) {
-    auto pcr_only = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{token.pcr_bank, token.pcr_values}});
-    if (!pcr_only) return false;
-    if (!needs_auth_value(token)) {
-        auto with_auth = policy_auth_value(HashAlg::Sha256, *pcr_only);
-        return with_auth && *with_auth == object_policy;
-    }
-    return *pcr_only == object_policy;
+    return with_token(refuse(Reason::PinWrong, message, e.native).error(), token_id);
 }
 }  // namespace
 
-Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin,
-                                 const std::string& eventlog_path, RefusalDetail* detail,
-                                 const SnpGateConfig& snp_config) {
-    auto srk = tpm::load_srk(tpm, false, &token.srk_name);
+std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
+                                      const std::string& eventlog_path) {
+    if (auto r = check_consistency(token, token_id)) return r;
+    auto srk = enrolled_srk(token, token_id, tpm);
+    if (!srk) return srk.error();
+    auto pcrs = compare_pcrs_now(token, token_id, tpm, eventlog_path);
+    if (!pcrs) return pcrs.error();
+    return *pcrs;
+}
+
+Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealContext& ctx) {
+    if (auto r = check_consistency(token, token_id)) return std::unexpected(std::move(*r));
+    auto srk = enrolled_srk(token, token_id, ctx.tpm);
     if (!srk) return std::unexpected(srk.error());
-    if (srk->name != token.srk_name) {
-        return fail(ErrorCode::PolicyRefused,
-                    "the vTPM's storage root key is not the one this volume was enrolled with (another or a reset "
-                    "vTPM): enrolled SRK " + to_hex(token.srk_name) + ", this vTPM's " + to_hex(srk->name));
+    if (token.pin) {
+        // Whoever types the PIN should not do it for a token that cannot unseal anyway.
+        auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path);
+        if (!pcrs) return std::unexpected(pcrs.error());
+        if (*pcrs) return std::unexpected(std::move(**pcrs));
     }
-    auto object_policy = tpm::object_policy(token.tpm_public);
-    if (!object_policy) return std::unexpected(object_policy.error());
-    if (*object_policy != token.policy_digest) {
-        return fail(ErrorCode::Tampered, "cvmunlock token: the sealed object's policy differs from the token's policy");
-    }
+    Unsealed out;
     if (token.snp) {
         SnpVerdict verdict;
-        auto gate = check_snp(*token.snp, tpm, *srk, snp_config, verdict);
-        if (detail != nullptr) detail->snp = verdict;
-        if (!gate) return std::unexpected(gate.error());
+        auto gate = check_snp(*token.snp, ctx.tpm, *srk, ctx.snp, verdict);
+        out.snp = verdict;
+        if (!gate) {
+            Refusal r = with_token(refusal_from(gate.error(), Reason::SnpRefused), token_id);
+            r.snp = std::move(verdict);
+            return std::unexpected(std::move(r));
+        }
     }
-    auto auth = object_auth(tpm, token, pin);
-    if (!auth) return std::unexpected(auth.error());
+    // A refusal after the gate passed still reports its verdict.
+    auto refused = [&out](Refusal r) {
+        r.snp = out.snp;
+        return std::unexpected(std::move(r));
+    };
+    auto auth = object_auth(token, token_id, ctx);
+    if (!auth) return refused(std::move(auth.error()));
     tpm::UnsealPolicy policy{token.pcr_bank, policy_pcrs(token), needs_auth_value(token)};
-    auto sealed = tpm::unseal(tpm, *srk, {token.tpm_public, token.tpm_private}, policy, *auth);
+    auto sealed = tpm::unseal(ctx.tpm, *srk, {token.tpm_public, token.tpm_private}, policy, *auth);
     if (!sealed) {
         const Error& e = sealed.error();
         if (e.code == ErrorCode::PolicyRefused && tpm::is_auth_failure(e.native)) {
-            return std::unexpected(auth_refusal(tpm, token, e));
+            return refused(auth_refusal(token, token_id, ctx.tpm, e));
         }
-        if (e.code == ErrorCode::PolicyRefused && auth_requirement_altered(token, *object_policy)) {
-            const std::string what = needs_auth_value(token)
-                                         ? "the token names a PIN or an SEV-SNP requirement that the object was not "
-                                           "sealed with"
-                                         : "the sealed object requires an authorization value (a PIN or an SEV-SNP "
-                                           "requirement) that the token does not name";
-            return fail(ErrorCode::Tampered, what + ": the header was altered (" + e.message + ")", e.native);
+        if (e.code == ErrorCode::PolicyRefused) {
+            auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path);
+            if (!pcrs) return refused(std::move(pcrs.error()));
+            if (*pcrs) {
+                (*pcrs)->native = e.native;
+                return refused(std::move(**pcrs));
+            }
+            return refused(with_token(
+                refuse(Reason::PcrChanged, "the vTPM refused the PCR policy although the PCRs read back as "
+                                           "enrolled (they changed while unlocking?): " + e.message, e.native).error(),
+                token_id));
         }
-        if (e.code == ErrorCode::PolicyRefused) explain(tpm, token, eventlog_path, detail);
-        return std::unexpected(e);
+        Reason meaning = e.code == ErrorCode::Tampered ? Reason::HeaderAltered : Reason::Internal;
+        return refused(with_token(refusal_from(e, meaning), token_id));
     }
-    return split_sealed_data(*sealed);
+    auto parts = split_sealed_data(*sealed);
+    if (!parts) return refused(with_token(refusal_from(parts.error(), Reason::HeaderAltered), token_id));
+    out.parts = std::move(*parts);
+    return out;
 }
 
 Result<std::vector<FoundToken>> cvmunlock_tokens(const nlohmann::json& metadata) {

@@ -1,5 +1,6 @@
 // Shared by every front end: from a validated cvmunlock token to the keyslot
-// passphrase, through the vTPM, with the SRK and policy checks.
+// passphrase, through the vTPM, with the SRK, policy and (for PIN tokens) PCR
+// checks first, each refusal typed (reason.hpp).
 #pragma once
 
 #include <functional>
@@ -7,34 +8,41 @@
 #include <string>
 #include <vector>
 
-#include "cvmunlock/refusal.hpp"
 #include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/token.hpp"
+#include "reason.hpp"
 #include "snp_gate.hpp"
 #include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::engine {
 
-// Asked for the PIN only when the token needs one. nullopt: no PIN available (-ENOANO).
+// Asked for the PIN only when the token needs one and its PCRs still match.
+// nullopt: no PIN available.
 using PinSource = std::function<std::optional<SecretBuffer>()>;
 
-struct UnsealOutcome {
+struct UnsealContext {
+    tpm::TpmContext& tpm;
+    PinSource pin;                // may be empty: no PIN available
+    std::string eventlog_path;    // replayed on a PCR refusal to name the event; may be missing
+    SnpGateConfig snp;            // for tokens that require SEV-SNP
+};
+
+struct Unsealed {
     SealedParts parts;
+    std::optional<SnpVerdict> snp;  // set when the token requires SEV-SNP
 };
 
-struct RefusalDetail {
-    HashAlg bank = HashAlg::Sha256;  // the token's policy bank
-    std::vector<PcrChange> changes;  // which sealed PCRs changed, and the event when known
-    std::optional<SnpVerdict> snp;   // set when the token requires SEV-SNP (accepted or not)
-};
+// Unseals `token` (id `token_id`, for messages). Before the TPM is asked to
+// unseal: the SRK must be the enrolled one; the token's PCR values, PIN and
+// SEV-SNP requirement must give exactly the sealed object's policy (else the
+// header was altered); a PIN token's PCRs must still match (no PIN is asked for
+// a token that cannot unseal); a token that requires SEV-SNP passes the gate.
+Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealContext& ctx);
 
-// Unseals `token` from `tpm`. A token that requires SEV-SNP passes the SNP gate
-// first (check_snp with `snp_config`); nothing is unsealed when it refuses.
-// On a PCR-policy refusal, `detail` explains it (current PCRs read from the
-// TPM; `eventlog_path` replayed when readable).
-Result<SealedParts> unseal_token(tpm::TpmContext& tpm, const CvmToken& token, const PinSource& pin,
-                                 const std::string& eventlog_path, RefusalDetail* detail,
-                                 const SnpGateConfig& snp_config = SnpGateConfig{});
+// Cheap check without unsealing (SRK and PCR values against the token's):
+// nullopt when the token could unseal now, else why not.
+std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
+                                      const std::string& eventlog_path);
 
 // Parses and validates every cvmunlock token of a LUKS2 metadata document.
 struct FoundToken {

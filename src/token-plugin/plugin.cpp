@@ -31,7 +31,9 @@ int open_common(crypt_device* cd, int token, const char* pin, size_t pin_size, c
     }
     auto r = cvmunlock::engine::open_token(cd, token, pin_buf);
     if (r.err != 0) {
-        verdict(cd, CRYPT_LOG_ERROR, "token " + std::to_string(token) + " refused: " + r.message);
+        // A final refusal ends libcryptsetup's token loop: the caller asks for the passphrase.
+        const int level = r.final ? CRYPT_LOG_ERROR : r.err == -ENOANO ? CRYPT_LOG_NORMAL : CRYPT_LOG_VERBOSE;
+        verdict(cd, level, "token " + std::to_string(token) + (r.final ? " refused: " : ": ") + r.message);
         return r.err;
     }
     char* out = static_cast<char*>(std::malloc(r.passphrase.size()));

@@ -87,7 +87,7 @@ TEST_F(CrashSafety, KilledEnrollAndWipeNeverLoseTheUserKey) {
         ASSERT_TRUE(key_opens(img)) << "after iteration " << i << " (killed after " << delay.count() << " us)";
         // Whatever state the kill left, the tools still read the header and cvmunlock fails cleanly or works.
         auto status = run_process({CVMUNLOCK_CLI, "unlock", "--test", "--tpm", swtpm.tcti(), img});
-        EXPECT_LT(status.exit_code, 5) << status.err;
+        EXPECT_LE(status.exit_code, 5) << status.err;  // 5: no token (the kill came before it was added)
     }
     EXPECT_GT(killed, 0);  // the kills did land mid-run
     auto r = run_process(enroll(img));

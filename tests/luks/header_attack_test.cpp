@@ -36,6 +36,7 @@
 #include "swtpm.hpp"
 #include "tpm/tpm_context.hpp"
 #include "unlock.hpp"
+#include "volume_check.hpp"
 
 namespace cvmunlock {
 namespace {
@@ -364,13 +365,17 @@ protected:
         auto snapshot = luks::HeaderSnapshot::take(img_);
         EXPECT_TRUE(snapshot) << snapshot.error().message;
         if (!snapshot) return {};
-        auto tokens = engine::validated_tokens(*snapshot, Luks2Policy{});
+        auto volume = luks::Volume::open_detached(snapshot->path(), img_);
+        EXPECT_TRUE(volume) << volume.error().message;
+        if (!volume) return {};
+        auto tokens = engine::checked_header(snapshot->bytes(), *volume, Luks2Policy{});
         auto tpm = tpm::TpmContext::open(tcti());
         EXPECT_TRUE(tokens && !tokens->empty() && tpm);
         if (!tokens || tokens->empty() || !tpm) return {};
-        auto parts = engine::unseal_token(**tpm, tokens->front().token, engine::PinSource{}, "", nullptr);
-        EXPECT_TRUE(parts) << parts.error().message;
-        return parts ? std::move(parts->passphrase) : SecretBuffer();
+        engine::UnsealContext ctx{**tpm, engine::PinSource{}, "", engine::SnpGateConfig{}};
+        auto unsealed = engine::unseal_token(tokens->front().token, tokens->front().id, ctx);
+        EXPECT_TRUE(unsealed) << unsealed.error().message;
+        return unsealed ? std::move(unsealed->parts.passphrase) : SecretBuffer();
     }
 
     static testing::Swtpm* tpm_;
@@ -418,7 +423,9 @@ TEST_F(HeaderAttack, NullCipherBehindDuplicateKeyIsRefused) {
     EXPECT_EQ(stock.exit_code, 0) << "stock cryptsetup no longer accepts this header: " << stock.err;
     EXPECT_TRUE(contains(run_process({"cryptsetup", "luksDump", img_}).out, "cipher: cipher_null-ecb"));
 
-    expect_refused(img_, {"duplicate key"}, {"segments.0.encryption", "cipher_null-ecb"});
+    // The plugin checks the header bytes as unlock does, before what libcryptsetup loaded:
+    // both refuse for the same reason.
+    expect_refused(img_, {"duplicate key"});
 }
 
 // 2. The host replaces our keyslot with a cipher_null one whose area holds, in
@@ -553,10 +560,9 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
     auto genuine = luks::HeaderSnapshot::take(img_);
     ASSERT_TRUE(genuine) << genuine.error().message;
     ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, null_segment));
-    engine::UnlockReport report;
-    auto r = engine::unlock_from_snapshot(*genuine, request, report);
+    auto r = engine::unlock_from_snapshot(*genuine, request);
     EXPECT_TRUE(r) << r.error().message;
-    EXPECT_EQ(report.keyslot, slot_);
+    EXPECT_EQ(r->keyslot, slot_);
     const auto fresh = unlock(img_);
     EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
     EXPECT_TRUE(contains(fresh.err, "segments.0.encryption")) << fresh.err;
@@ -565,10 +571,9 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
     ASSERT_TRUE(rewritten) << rewritten.error().message;
     ASSERT_NO_FATAL_FAILURE(write_at(img_, 0, genuine->bytes()));
     ASSERT_EQ(unlock(img_).exit_code, 0);
-    engine::UnlockReport refused;
-    r = engine::unlock_from_snapshot(*rewritten, request, refused);
+    r = engine::unlock_from_snapshot(*rewritten, request);
     ASSERT_FALSE(r);
-    EXPECT_EQ(r.error().code, ErrorCode::PolicyRefused);
+    EXPECT_EQ(r.error().reason, engine::Reason::HeaderUnacceptable);
     EXPECT_TRUE(contains(r.error().message, "segments.0.encryption")) << r.error().message;
 }
 
@@ -586,12 +591,12 @@ TEST_F(HeaderAttack, PluginUnlocksGenuineVolumeAndFailsCleanlyWithoutTpm) {
     const auto down = token_open(img_, no_tpm);
     EXPECT_NE(down.exit_code, 0) << down.out << down.err;
     EXPECT_LT(down.exit_code, 128) << "cryptsetup was killed by a signal";
-    EXPECT_TRUE(contains(down.err, "cvmunlock: token " + std::to_string(token_) + " refused: cannot open TPM"))
+    EXPECT_TRUE(contains(down.err, "cvmunlock: token " + std::to_string(token_) + " refused: cannot open the TPM"))
         << down.err;
 
     const auto fallback = plugin_->run({"cryptsetup", "open", "--test-passphrase", "-v", "--key-file", key_, img_}, no_tpm);
     EXPECT_EQ(fallback.exit_code, 0) << fallback.out << fallback.err;
-    EXPECT_TRUE(contains(fallback.err, "refused: cannot open TPM")) << fallback.err;
+    EXPECT_TRUE(contains(fallback.err, "refused: cannot open the TPM")) << fallback.err;
     EXPECT_TRUE(contains(fallback.out, "Key slot 0 unlocked.")) << fallback.out;
 
     const auto dump = plugin_->run({"cryptsetup", "luksDump", img_}, tcti());

@@ -1,5 +1,7 @@
-// PIN-protected tokens (PolicyAuthValue): right, wrong and missing PINs, and the
-// dictionary-attack lockout that the product must not walk the vTPM into.
+// PIN-protected tokens (PolicyAuthValue): right, wrong and missing PINs, the
+// vTPM's dictionary-attack lockout (every try the vTPM would take is the
+// user's; in lockout none is made, and the refusal says what to do), and no
+// PIN asked for a token whose PCRs already changed.
 #include "unlock_fixture.hpp"
 
 namespace cvmunlock::unlock_test {
@@ -18,7 +20,7 @@ protected:
     std::string pin_file, wrong_pin_file;
 };
 
-TEST_F(UnlockPin, RightWrongAndMissingPinThenNoTryNearLockout) {
+TEST_F(UnlockPin, RightWrongAndMissingPinThenLockoutExplained) {
     // Small, known dictionary-attack parameters (empty lockout authorization on a fresh swtpm).
     auto da = tpm2({"tpm2_dictionarylockout", "--setup-parameters", "--max-tries=3", "--recovery-time=600",
                     "--lockout-recovery-time=600"});
@@ -53,16 +55,26 @@ TEST_F(UnlockPin, RightWrongAndMissingPinThenNoTryNearLockout) {
     EXPECT_EQ(r.exit_code, 1) << show(r);
     EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), 2);
 
-    // One more failure would lock the vTPM out: the product must refuse without trying,
-    // even when the PIN it was given is right.
+    // One failure away from lockout the vTPM still takes a try: the right PIN
+    // opens (a success does not count), a wrong one is the vTPM's to judge.
+    r = unlock(image, {"--pin-file", pin_file});
+    EXPECT_EQ(r.exit_code, 0) << "the right PIN was held back while the vTPM would take it: " << show(r);
+    EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), 2);
+    r = unlock(image, {"--pin-file", wrong_pin_file});
+    EXPECT_EQ(r.exit_code, 1) << show(r);
+    EXPECT_TRUE(contains(r.err, "wrong PIN")) << r.err;
+    EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), tpm_property("TPM2_PT_MAX_AUTH_FAIL"));
+
+    // In lockout the vTPM takes no PIN at all: nothing is tried, the right PIN
+    // included, and the refusal says what to do.
     for (const auto& file : {wrong_pin_file, pin_file}) {
         r = unlock(image, {"--pin-file", file});
         EXPECT_EQ(r.exit_code, 1) << show(r);
         EXPECT_TRUE(contains(r.err, "lockout")) << r.err;
-        EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), 2)
-            << "the product tried a PIN one failure away from lockout";
+        EXPECT_TRUE(contains(r.err, "tpm2_dictionarylockout")) << r.err;
+        EXPECT_TRUE(contains(r.err, "recovery key")) << r.err;
+        EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), tpm_property("TPM2_PT_MAX_AUTH_FAIL"));
     }
-    EXPECT_LT(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), tpm_property("TPM2_PT_MAX_AUTH_FAIL"));
 }
 
 // The PIN is enforced by the TPM, not only by the CLI: tpm2-tools cannot unseal
@@ -74,10 +86,8 @@ TEST_F(UnlockPin, TpmRefusesTheObjectWithoutThePin) {
     EXPECT_EQ(unlock(image, {"--pin-file", pin_file}).exit_code, 0);  // and the right PIN still works
 }
 
-// BUG (src/engine/unseal.cpp:70 and :74): for a PIN token, a PCR change is not
-// explained (`explain` runs only for `!token.pin`), and the refusal adds
-// "N tries left before lockout" although the PIN was right and the DA counter
-// did not move. A user would believe the PIN was the problem.
+// For a PIN token whose PCRs changed, the refusal names the PCR and never
+// blames the PIN: the PCRs are checked before the PIN is asked for or tried.
 TEST_F(UnlockPin, PcrChangeOnAPinTokenIsNamedAndNotBlamedOnThePin) {
     ASSERT_EQ(enroll(image, {"--pcrs", "7", "--pin-file", pin_file, "--lock-pcr", "none"}).exit_code, 0);
     extend_pcr(7, "sha256", std::string(64, 'a'));

@@ -275,10 +275,13 @@ TEST_F(UnlockSnp, MissingHclReportIsRefused) {
 }
 
 // The token is host-writable: dropping its "snp" object, or relaxing its
-// policy, must not let a debug guest unlock. The requirement is bound into the
-// sealed object's authValue (PolicyAuthValue): TPM2_Unseal is sent and the vTPM
-// itself refuses it, so nothing is released. The object is noDA (no PIN), so
-// the tampering does not count against the vTPM's dictionary-attack lockout.
+// policy, must not let a debug guest unlock. Dropping it leaves a token whose
+// fields no longer give the sealed object's policy (PolicyAuthValue is in it):
+// refused before anything is sent to unseal. Relaxing it keeps the policy's
+// shape, but the requirement is bound into the sealed object's authValue:
+// TPM2_Unseal is sent and the vTPM itself refuses it, so nothing is released.
+// The object is noDA (no PIN), so the tampering does not count against the
+// vTPM's dictionary-attack lockout.
 TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
     ASSERT_NO_FATAL_FAILURE(enroll_clean());
     const auto ids = cvmunlock_token_ids(image);
@@ -293,7 +296,8 @@ TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
     json stripped = original;
     stripped.erase("snp");
     ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), stripped));
-    expect_refused_by_tpm(snp_unlock(p), {"header was altered", "authorization value", "TPM2_Unseal"});
+    const json s = expect_refusal(snp_unlock(p), {"header was altered", "PIN or SEV-SNP requirement"});
+    EXPECT_TRUE(field(s, "tpm_command_codes").empty()) << "refused before asking the vTPM anything: " << s.dump(2);
     expect_nothing_released();
 
     json relaxed = original;

@@ -1,10 +1,12 @@
 #include "read_file.hpp"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
+#include <utility>
 
 namespace cvmunlock::file {
 
@@ -17,15 +19,41 @@ struct Fd {
 };
 }  // namespace
 
-Result<Bytes> read_all(const std::string& path, std::size_t max_size) {
+Result<int> open_input(const std::string& path, bool allow_block_device) {
     Fd f;
-    f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    f.fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f.fd < 0) {
         const int err = errno;
         const ErrorCode code = (err == ENOENT || err == ENODEV || err == ENXIO) ? ErrorCode::Unavailable
                                                                                  : ErrorCode::Internal;
         return fail(code, path + ": " + std::strerror(err), err);
     }
+    struct stat st {};
+    if (::fstat(f.fd, &st) != 0) {
+        const int err = errno;
+        return fail(ErrorCode::Internal, path + ": " + std::strerror(err), err);
+    }
+    if (!S_ISREG(st.st_mode) && !(allow_block_device && S_ISBLK(st.st_mode))) {
+        const char* kind = S_ISFIFO(st.st_mode) ? "a FIFO" : S_ISDIR(st.st_mode) ? "a directory"
+                           : S_ISCHR(st.st_mode) ? "a character device" : S_ISSOCK(st.st_mode) ? "a socket"
+                           : S_ISBLK(st.st_mode) ? "a block device" : "not a regular file";
+        return fail(ErrorCode::InvalidInput, path + ": is " + std::string(kind) + ", not " +
+                                                 (allow_block_device ? "a block device or a regular file"
+                                                                     : "a regular file"));
+    }
+    const int flags = ::fcntl(f.fd, F_GETFL);
+    if (flags < 0 || ::fcntl(f.fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        const int err = errno;
+        return fail(ErrorCode::Internal, path + ": " + std::strerror(err), err);
+    }
+    return std::exchange(f.fd, -1);
+}
+
+Result<Bytes> read_all(const std::string& path, std::size_t max_size) {
+    auto fd = open_input(path, false);
+    if (!fd) return std::unexpected(fd.error());
+    Fd f;
+    f.fd = *fd;
     Bytes out;
     std::size_t used = 0;
     for (;;) {

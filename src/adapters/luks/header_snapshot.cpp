@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "file/read_file.hpp"
+
 namespace cvmunlock::luks {
 
 namespace {
@@ -45,8 +47,20 @@ std::uint64_t load_be64(const std::uint8_t* p) {
     return v;
 }
 
+struct Fd {
+    int fd = -1;
+    ~Fd() {
+        if (fd >= 0) ::close(fd);
+    }
+};
+
+struct Sizes {
+    std::uint64_t headers = 0;   // both copies: 2 * hdr_size
+    std::uint64_t metadata = 0;  // both copies and the keyslot area
+};
+
 // Metadata length: both headers plus config.keyslots_size from the primary's JSON.
-Result<std::uint64_t> metadata_size(int fd, const std::string& device) {
+Result<Sizes> metadata_size(int fd, const std::string& device) {
     std::uint8_t head[kBinaryHeaderSize];
     if (!read_at(fd, head, sizeof head, 0)) return fail(ErrorCode::InvalidInput, device + ": too short for a LUKS2 header");
     if (std::memcmp(head, "LUKS\xba\xbe\x00\x02", 8) != 0) return fail(ErrorCode::InvalidInput, device + ": not a LUKS2 header");
@@ -68,21 +82,30 @@ Result<std::uint64_t> metadata_size(int fd, const std::string& device) {
         keyslots > kMaxMetadata) {
         return fail(ErrorCode::InvalidInput, device + ": LUKS2 config.keyslots_size missing or invalid");
     }
-    return 2 * hdr + keyslots;
+    return Sizes{2 * hdr, 2 * hdr + keyslots};
+}
+
+// Reads the first `which` bytes of the metadata (Sizes member) of `device`.
+Result<Bytes> read_metadata(const std::string& device, std::uint64_t Sizes::*which) {
+    auto fd = file::open_input(device, true);
+    if (!fd) return std::unexpected(fd.error());
+    Fd dev{*fd};
+    auto size = metadata_size(dev.fd, device);
+    if (!size) return std::unexpected(size.error());
+    Bytes copy((*size).*which);
+    if (!read_at(dev.fd, copy.data(), copy.size(), 0)) {
+        return fail(ErrorCode::InvalidInput, device + ": shorter than its LUKS2 metadata");
+    }
+    return copy;
 }
 }  // namespace
 
+Result<Bytes> read_luks2_headers(const std::string& device) { return read_metadata(device, &Sizes::headers); }
+
 Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device) {
-    const int dev = ::open(device.c_str(), O_RDONLY | O_CLOEXEC);
-    if (dev < 0) return io_error("cannot open " + device);
-    auto size = metadata_size(dev, device);
-    Bytes copy;
-    if (size) {
-        copy.resize(*size);
-        if (!read_at(dev, copy.data(), copy.size(), 0)) size = fail(ErrorCode::InvalidInput, device + ": shorter than its LUKS2 metadata");
-    }
-    ::close(dev);
-    if (!size) return std::unexpected(size.error());
+    auto read = read_metadata(device, &Sizes::metadata);
+    if (!read) return std::unexpected(read.error());
+    Bytes copy = std::move(*read);
 
     const int fd = ::memfd_create("cvmunlock-luks2-header", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return io_error("memfd_create");

@@ -10,6 +10,11 @@
 
 namespace cvmunlock::luks {
 
+// Both LUKS2 header copies of `device` (2 * hdr_size bytes, keyslot area not
+// included), read once: what the token plugin checks against the header
+// libcryptsetup loaded. `device` must be a block device or a regular file.
+Result<Bytes> read_luks2_headers(const std::string& device);
+
 class HeaderSnapshot {
 public:
     static Result<HeaderSnapshot> take(const std::string& device);

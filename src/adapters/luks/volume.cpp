@@ -1,10 +1,13 @@
 #include "volume.hpp"
 
 #include <libcryptsetup.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <utility>
+
+#include "file/read_file.hpp"
 
 namespace cvmunlock::luks {
 
@@ -40,6 +43,9 @@ Pbkdf minimal_pbkdf2() {
 }
 
 Result<Volume> Volume::open(const std::string& device) {
+    auto fd = file::open_input(device, true);
+    if (!fd) return std::unexpected(fd.error());
+    ::close(*fd);
     crypt_device* cd = nullptr;
     if (int r = crypt_init(&cd, device.c_str()); r < 0) return crypt_error("cannot open " + device, r);
     auto loaded = load(cd, device);
@@ -152,11 +158,24 @@ Result<std::vector<TokenEntry>> Volume::tokens() {
     return out;
 }
 
-Result<void> Volume::activate(const std::string& name, const SecretBuffer& volume_key) {
+Result<void> Volume::activate(const std::string& name, const SecretBuffer& volume_key, const ActivationOptions& o) {
+    std::uint32_t flags = 0;
+    if (o.allow_discards) flags |= CRYPT_ACTIVATE_ALLOW_DISCARDS;
+    if (o.readonly) flags |= CRYPT_ACTIVATE_READONLY;
+    if (o.same_cpu_crypt) flags |= CRYPT_ACTIVATE_SAME_CPU_CRYPT;
+    if (o.submit_from_crypt_cpus) flags |= CRYPT_ACTIVATE_SUBMIT_FROM_CRYPT_CPUS;
+    if (o.no_read_workqueue) flags |= CRYPT_ACTIVATE_NO_READ_WORKQUEUE;
+    if (o.no_write_workqueue) flags |= CRYPT_ACTIVATE_NO_WRITE_WORKQUEUE;
     const int r = crypt_activate_by_volume_key(cd_, name.c_str(), reinterpret_cast<const char*>(volume_key.secret_bytes()),
-                                               volume_key.size(), 0);
+                                               volume_key.size(), flags);
     if (r < 0) return crypt_error("activating " + name, r);
     return {};
+}
+
+std::string Volume::metadata_device() const {
+    const char* dev = crypt_get_metadata_device_name(cd_);
+    if (dev == nullptr) dev = crypt_get_device_name(cd_);
+    return dev != nullptr ? dev : "";
 }
 
 }  // namespace cvmunlock::luks

@@ -25,6 +25,17 @@ struct Pbkdf {
 // 256-bit random secret, stretching adds nothing (docs/token-format.md).
 Pbkdf minimal_pbkdf2();
 
+// crypttab/cryptsetup activation options (crypttab(5): discard, readonly,
+// same-cpu-crypt, submit-from-crypt-cpus, no-read-workqueue, no-write-workqueue).
+struct ActivationOptions {
+    bool allow_discards = false;
+    bool readonly = false;
+    bool same_cpu_crypt = false;
+    bool submit_from_crypt_cpus = false;
+    bool no_read_workqueue = false;
+    bool no_write_workqueue = false;
+};
+
 struct TokenEntry {
     int id = -1;
     std::string type;
@@ -33,7 +44,8 @@ struct TokenEntry {
 
 class Volume {
 public:
-    // Loads the LUKS2 header of `device` (refuses anything that is not LUKS2).
+    // Loads the LUKS2 header of `device` (refuses anything that is not LUKS2,
+    // and a path that is not a block device or a regular file).
     static Result<Volume> open(const std::string& device);
     // Loads the header from `header` (e.g. /proc/self/fd/N of a sealed memfd) for data on `data_device`.
     static Result<Volume> open_detached(const std::string& header, const std::string& data_device);
@@ -60,7 +72,9 @@ public:
     Result<int> add_token(const std::string& json);
     Result<void> remove_token(int token);
     Result<std::vector<TokenEntry>> tokens();
-    Result<void> activate(const std::string& name, const SecretBuffer& volume_key);
+    Result<void> activate(const std::string& name, const SecretBuffer& volume_key, const ActivationOptions& options = {});
+    // The device libcryptsetup reads the LUKS2 header from.
+    [[nodiscard]] std::string metadata_device() const;
 
 private:
     Volume(crypt_device* cd, bool owned) noexcept : cd_(cd), owned_(owned) {}

@@ -27,7 +27,7 @@ Result<EsysPtr<TPM2B_PUBLIC>> read_public(TpmContext& tpm, TPM2_HANDLE persisten
     TSS2_RC rc = Esys_ReadPublic(tpm.esys(), tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &raw, nullptr, nullptr);
     EsysPtr<TPM2B_PUBLIC> pub(raw);
     if (rc != TSS2_RC_SUCCESS)
-        return std::unexpected(tss_error("TPM2_ReadPublic(" + handle_name(persistent) + ")", rc));
+        return std::unexpected(esys_error(tpm.esys(), "TPM2_ReadPublic(" + handle_name(persistent) + ")", rc));
     return pub;
 }
 
@@ -83,7 +83,7 @@ Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent
     EsysPtr<TPM2B_ATTEST> attest(attest_raw);
     EsysPtr<TPMT_SIGNATURE> sig(sig_raw);
     if (rc != TSS2_RC_SUCCESS) {
-        return std::unexpected(tss_error("TPM2_Certify with the AK at " + handle_name(ak_persistent), rc));
+        return std::unexpected(esys_error(tpm.esys(), "TPM2_Certify with the AK at " + handle_name(ak_persistent), rc));
     }
     Certification out;
     out.attest.assign(attest->attestationData, attest->attestationData + attest->size);

@@ -20,7 +20,7 @@ Result<ESYS_TR> tpm_resource(TpmContext& tpm, TPM2_HANDLE handle, const std::str
     if (is_handle_error(rc)) return fail(ErrorCode::NotFound, not_found, rc);
     char name[16];
     std::snprintf(name, sizeof name, "0x%08x", handle);
-    return std::unexpected(tss_error(std::string("looking up TPM handle ") + name, rc));
+    return std::unexpected(esys_error(tpm.esys(), std::string("looking up TPM handle ") + name, rc));
 }
 
 namespace {
@@ -41,7 +41,7 @@ Result<NvPublic> read_public(TpmContext& tpm, std::uint32_t index, ESYS_TR tr) {
     TSS2_RC rc = Esys_NV_ReadPublic(tpm.esys(), tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, &name_raw);
     EsysPtr<TPM2B_NV_PUBLIC> pub(pub_raw);
     EsysPtr<TPM2B_NAME> name(name_raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_NV_ReadPublic(" + index_name(index) + ")", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_NV_ReadPublic(" + index_name(index) + ")", rc));
     NvPublic out;
     out.index = pub->nvPublic.nvIndex;
     out.attributes = pub->nvPublic.attributes;
@@ -74,7 +74,7 @@ Result<std::uint32_t> nv_buffer_max(TpmContext& tpm) {
     TSS2_RC rc = Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
                                     TPM2_PT_NV_BUFFER_MAX, 1, &more, &raw);
     EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetCapability(TPM_PT_NV_BUFFER_MAX)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_GetCapability(TPM_PT_NV_BUFFER_MAX)", rc));
     const auto& props = caps->data.tpmProperties;
     if (props.count == 0 || props.tpmProperty[0].property != TPM2_PT_NV_BUFFER_MAX || props.tpmProperty[0].value == 0) {
         return fail(ErrorCode::Internal, "TPM2_GetCapability did not report TPM_PT_NV_BUFFER_MAX");
@@ -106,7 +106,7 @@ Result<Bytes> nv_read_all(TpmContext& tpm, std::uint32_t index) {
             Esys_NV_Read(tpm.esys(), *auth, *tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, want, offset, &raw);
         EsysPtr<TPM2B_MAX_NV_BUFFER> data(raw);
         if (rc != TSS2_RC_SUCCESS) {
-            return std::unexpected(tss_error("TPM2_NV_Read(" + index_name(index) + ", offset " +
+            return std::unexpected(esys_error(tpm.esys(), "TPM2_NV_Read(" + index_name(index) + ", offset " +
                                                  std::to_string(offset) + ", " + std::to_string(want) + " bytes)",
                                              rc));
         }

@@ -36,10 +36,10 @@ public:
         ESYS_TR h = ESYS_TR_NONE;
         TSS2_RC rc = Esys_StartAuthSession(esys, srk.handle.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
                                            ESYS_TR_NONE, nullptr, type, &sym, TPM2_ALG_SHA256, &h);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_StartAuthSession (salted with the SRK)", rc));
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "TPM2_StartAuthSession (salted with the SRK)", rc));
         Session s(esys, h);
         rc = Esys_TRSess_SetAttributes(esys, h, attrs, 0xFF);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("setting session attributes", rc));
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "setting session attributes", rc));
         return s;
     }
     Session(Session&& o) noexcept : esys_(o.esys_), handle_(std::exchange(o.handle_, ESYS_TR_NONE)) {}
@@ -118,7 +118,7 @@ Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& dat
     wipe(&sensitive, sizeof sensitive);
     EsysPtr<TPM2B_PRIVATE> priv(priv_raw);
     EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_Create (sealed object)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_Create (sealed object)", rc));
 
     SealedBlob blob;
     blob.public_blob.resize(sizeof(TPM2B_PUBLIC));
@@ -143,7 +143,7 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     ESYS_TR loaded = ESYS_TR_NONE;
     TSS2_RC rc = Esys_Load(esys, srk.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
     if (rc != TSS2_RC_SUCCESS) {
-        Error e = tss_error("TPM2_Load of the sealed object under the SRK", rc);
+        Error e = esys_error(tpm.esys(), "TPM2_Load of the sealed object under the SRK", rc);
         if (e.code != ErrorCode::Unavailable) e.code = ErrorCode::Tampered;
         return std::unexpected(e);
     }
@@ -161,10 +161,10 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     Tss2_MU_TPML_PCR_SELECTION_Unmarshal(marshaled.data(), marshaled.size(), &off, &pcrs);
     TPM2B_DIGEST empty{};
     rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PolicyPCR", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyPCR", rc));
     if (policy.auth_value) {
         rc = Esys_PolicyAuthValue(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PolicyAuthValue", rc));
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyAuthValue", rc));
     }
     TPM2B_SENSITIVE_DATA* out_raw = nullptr;
     rc = Esys_Unseal(esys, loaded, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
@@ -173,7 +173,7 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     if (rc == TSS2_RC_SUCCESS) session->consumed();
     EsysPtr<TPM2B_SENSITIVE_DATA> out(out_raw);
     if (rc != TSS2_RC_SUCCESS) {
-        Error e = tss_error("TPM2_Unseal", rc);
+        Error e = esys_error(tpm.esys(), "TPM2_Unseal", rc);
         if (is_policy_failure(rc)) {
             e.code = ErrorCode::PolicyRefused;
             e.message = "the vTPM refused to unseal: its PCRs do not match the sealed policy (" + e.message + ")";
@@ -197,7 +197,7 @@ Result<SecretBuffer> random_secret(TpmContext& tpm, std::size_t n) {
     TPM2B_DIGEST* raw = nullptr;
     TSS2_RC rc = Esys_GetRandom(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, static_cast<UINT16>(n), &raw);
     EsysPtr<TPM2B_DIGEST> tpm_bytes(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetRandom", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_GetRandom", rc));
     SecretBuffer mix(64);
     if (RAND_priv_bytes(mix.secret_bytes(), 32) != 1) return fail(ErrorCode::Internal, "OpenSSL RAND_priv_bytes failed");
     std::memcpy(mix.secret_bytes() + 32, tpm_bytes->buffer, std::min<std::size_t>(tpm_bytes->size, 32));

@@ -22,7 +22,7 @@ Result<Bytes> name_of(ESYS_CONTEXT* esys, ESYS_TR handle) {
     TPM2B_NAME* raw = nullptr;
     TSS2_RC rc = Esys_TR_GetName(esys, handle, &raw);
     EsysPtr<TPM2B_NAME> name(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("reading the SRK name", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "reading the SRK name", rc));
     return Bytes(name->name, name->name + name->size);
 }
 
@@ -33,7 +33,7 @@ Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expec
     if (rc != TSS2_RC_SUCCESS) {
         // TPM_RC_HANDLE (format 1): nothing persistent there.
         if ((rc & TPM2_RC_FMT1) != 0 && (rc & 0x3F) == (TPM2_RC_HANDLE & 0x3F)) return std::optional<Srk>();
-        return std::unexpected(tss_error("looking up the persistent SRK 0x81000001", rc));
+        return std::unexpected(esys_error(esys, "looking up the persistent SRK 0x81000001", rc));
     }
     if (expected_name != nullptr) {
         auto name = name_of(esys, handle);
@@ -42,7 +42,7 @@ Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expec
     TPM2B_PUBLIC* pub_raw = nullptr;
     rc = Esys_ReadPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, nullptr, nullptr);
     EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_ReadPublic(0x81000001)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "TPM2_ReadPublic(0x81000001)", rc));
     if (!matches_template(pub->publicArea)) {
         Esys_TR_Close(esys, &handle);
         return std::optional<Srk>();
@@ -97,7 +97,7 @@ Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) 
     ESYS_TR handle = ESYS_TR_NONE;
     TSS2_RC rc = Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
                                     &in_public, &outside, &creation_pcr, &handle, nullptr, nullptr, nullptr, nullptr);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_CreatePrimary(SRK)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_CreatePrimary(SRK)", rc));
     ObjectHandle transient(esys, handle, true);
     auto name = name_of(esys, handle);
     if (!name) return std::unexpected(name.error());
@@ -106,7 +106,7 @@ Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) 
     ESYS_TR persistent = ESYS_TR_NONE;
     rc = Esys_EvictControl(esys, ESYS_TR_RH_OWNER, handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                            kSrkPersistentHandle, &persistent);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_EvictControl(SRK to 0x81000001)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_EvictControl(SRK to 0x81000001)", rc));
     return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true};
 }
 

@@ -1,9 +1,8 @@
-#include "esys_ptr.hpp"
 #include "tpm_context.hpp"
 
+#include "esys_ptr.hpp"
+
 #include <tss2/tss2_esys.h>
-#include <tss2/tss2_rc.h>
-#include <tss2/tss2_tctildr.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -13,13 +12,6 @@
 namespace cvmunlock::tpm {
 
 namespace {
-
-// TCTI-layer failures (no device, connection refused) mean "no TPM here".
-bool is_tcti_unavailable(TSS2_RC rc) {
-    const TSS2_RC layer = rc & TSS2_RC_LAYER_MASK;
-    return layer == TSS2_TCTI_RC_LAYER || (rc & 0xFFFF) == TSS2_BASE_RC_IO_ERROR ||
-           (rc & 0xFFFF) == TSS2_BASE_RC_NOT_SUPPORTED;
-}
 
 void select_pcr(TPML_PCR_SELECTION& sel, HashAlg alg, std::uint32_t pcr) {
     for (std::uint32_t i = 0; i < sel.count; ++i) {
@@ -51,37 +43,28 @@ std::string resolve_tcti(const std::string& option) {
     return kDefaultTcti;
 }
 
-Error tss_error(const std::string& what, std::uint32_t rc) {
-    char code[16];
-    std::snprintf(code, sizeof code, "0x%08x", rc);
-    return Error(is_tcti_unavailable(rc) ? ErrorCode::Unavailable : ErrorCode::Internal,
-                 what + ": " + Tss2_RC_Decode(rc) + " (" + code + ")", rc);
-}
-
-Result<std::unique_ptr<TpmContext>> TpmContext::open(const std::string& tcti) {
-    TSS2_TCTI_CONTEXT* t = nullptr;
-    TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti.c_str(), &t);
+Result<std::unique_ptr<TpmContext>> TpmContext::open(const std::string& tcti, TpmLimits limits) {
+    auto guard = GuardedTcti::open(tcti, limits);
+    if (!guard) return std::unexpected(guard.error());
+    std::unique_ptr<TpmContext> ctx(new TpmContext(std::move(*guard)));
+    TSS2_RC rc = Esys_Initialize(&ctx->esys_, ctx->guard_->context(), nullptr);
     if (rc != TSS2_RC_SUCCESS) {
-        Error e = tss_error("cannot open TPM through TCTI \"" + tcti + "\"", rc);
-        e.code = ErrorCode::Unavailable;
-        return std::unexpected(e);
-    }
-    std::unique_ptr<TpmContext> ctx(new TpmContext(t));
-    rc = Esys_Initialize(&ctx->esys_, ctx->counter_->context(), nullptr);
-    if (rc != TSS2_RC_SUCCESS) {
-        Error err = tss_error("cannot start ESAPI on TCTI \"" + tcti + "\"", rc);
-        err.code = ErrorCode::Unavailable;
+        Error err = ctx->error("cannot start ESAPI on TCTI \"" + tcti + "\"", rc);
+        if (err.code != ErrorCode::TimedOut) err.code = ErrorCode::Unavailable;
         return std::unexpected(err);
     }
     return ctx;
 }
 
-TpmContext::TpmContext(TSS2_TCTI_CONTEXT* tcti) noexcept
-    : tcti_(tcti), counter_(std::make_unique<CountingTcti>(tcti)) {}
+TpmContext::TpmContext(std::unique_ptr<GuardedTcti> guard) noexcept : guard_(std::move(guard)) {}
 
 TpmContext::~TpmContext() {
     if (esys_ != nullptr) Esys_Finalize(&esys_);
-    if (tcti_ != nullptr) Tss2_TctiLdr_Finalize(&tcti_);
+}
+
+Error TpmContext::error(const std::string& what, std::uint32_t rc) const {
+    if (auto stall = stall_message(guard_->context())) return Error(ErrorCode::TimedOut, what + ": " + *stall, rc);
+    return tss_error(what, rc);
 }
 
 Result<std::vector<HashAlg>> TpmContext::allocated_banks() {
@@ -90,7 +73,7 @@ Result<std::vector<HashAlg>> TpmContext::allocated_banks() {
     TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0, 1,
                                     &more, &raw);
     EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetCapability(PCRS)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_GetCapability(PCRS)", rc));
     std::vector<HashAlg> banks;
     const TPML_PCR_SELECTION& sel = caps->data.assignedPCR;
     for (std::uint32_t i = 0; i < sel.count; ++i) {
@@ -122,7 +105,7 @@ Result<PcrValues> TpmContext::read_pcrs(const PcrSelection& selection) {
                                    &values_raw);
         EsysPtr<TPML_PCR_SELECTION> got(got_raw);
         EsysPtr<TPML_DIGEST> values(values_raw);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PCR_Read", rc));
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_PCR_Read", rc));
         if (values->count == 0) return fail(ErrorCode::Internal, "TPM2_PCR_Read returned no values");
         std::uint32_t k = 0;
         for (std::uint32_t i = 0; i < got->count; ++i) {
@@ -150,7 +133,7 @@ Result<TpmContext::Lockout> TpmContext::lockout() {
     TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
                                     TPM2_PT_LOCKOUT_COUNTER, 3, &more, &raw);
     EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_GetCapability(lockout)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_GetCapability(lockout)", rc));
     Lockout out;
     const auto& props = caps->data.tpmProperties;
     for (std::uint32_t i = 0; i < props.count; ++i) {
@@ -174,7 +157,7 @@ Result<void> TpmContext::extend(std::uint32_t pcr, const std::vector<EventDigest
         std::memcpy(&v.digest, d.digest.data(), d.digest.size());
     }
     TSS2_RC rc = Esys_PCR_Extend(esys_, ESYS_TR_PCR0 + pcr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &values);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tss_error("TPM2_PCR_Extend(PCR " + std::to_string(pcr) + ")", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_PCR_Extend(PCR " + std::to_string(pcr) + ")", rc));
     return {};
 }
 

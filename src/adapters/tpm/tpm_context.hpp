@@ -10,7 +10,8 @@
 
 #include <tss2/tss2_esys.h>
 
-#include "counting_tcti.hpp"
+#include "guarded_tcti.hpp"
+#include "tpm_error.hpp"
 
 namespace cvmunlock::tpm {
 
@@ -20,14 +21,12 @@ inline constexpr const char* kTctiEnv = "CVMUNLOCK_TCTI";
 // --tpm value if given, else $CVMUNLOCK_TCTI, else the default device.
 std::string resolve_tcti(const std::string& option);
 
-// TSS2_RC to an Error: decoded text, the code as native value.
-Error tss_error(const std::string& what, std::uint32_t rc);
-
 class TpmContext final : public PcrSource {
 public:
     // Loads the TCTI and starts ESAPI. A TCTI that cannot reach its TPM gives
-    // ErrorCode::Unavailable.
-    static Result<std::unique_ptr<TpmContext>> open(const std::string& tcti);
+    // ErrorCode::Unavailable; a TPM that does not answer within `limits`,
+    // ErrorCode::TimedOut (here or from any later command).
+    static Result<std::unique_ptr<TpmContext>> open(const std::string& tcti, TpmLimits limits = {});
     ~TpmContext() override;
     TpmContext(const TpmContext&) = delete;
     TpmContext& operator=(const TpmContext&) = delete;
@@ -48,12 +47,15 @@ public:
 
     ESYS_CONTEXT* esys() noexcept { return esys_; }
     // Command codes of every TPM command sent so far, in order.
-    [[nodiscard]] const std::vector<std::uint32_t>& command_codes() const noexcept { return counter_->command_codes(); }
+    [[nodiscard]] const std::vector<std::uint32_t>& command_codes() const noexcept { return guard_->command_codes(); }
+
+    // The Error for a failed ESAPI call `what`: names the stalled command and
+    // the limit (ErrorCode::TimedOut) when the TPM stopped answering, else tss_error.
+    [[nodiscard]] Error error(const std::string& what, std::uint32_t rc) const;
 
 private:
-    explicit TpmContext(TSS2_TCTI_CONTEXT* tcti) noexcept;
-    TSS2_TCTI_CONTEXT* tcti_ = nullptr;
-    std::unique_ptr<CountingTcti> counter_;
+    explicit TpmContext(std::unique_ptr<GuardedTcti> guard) noexcept;
+    std::unique_ptr<GuardedTcti> guard_;
     ESYS_CONTEXT* esys_ = nullptr;
 };
 

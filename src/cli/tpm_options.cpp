@@ -1,0 +1,34 @@
+#include "tpm_options.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include "settings.hpp"
+#include "tpm/tpm_context.hpp"
+
+namespace cvmunlock::cli {
+
+void add_tpm_options(CLI::App* app, TpmOptions& o) {
+    app->add_option("--tpm", o.tcti, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    app->add_option("--tpm-timeout", o.timeout,
+                    "Give up when the vTPM took this long in all (default 30s; cvmunlock.conf TimeoutSec=, "
+                    "kernel cvmunlock.tpm_timeout=)");
+    app->add_option("--tpm-command-timeout", o.command_timeout,
+                    "Give up when one TPM command takes this long (default 10s; cvmunlock.conf CommandTimeoutSec=, "
+                    "kernel cvmunlock.tpm_command_timeout=)");
+}
+
+Result<TpmTarget> tpm_target(const TpmOptions& o) {
+    Settings overrides;
+    for (auto [text, field, name] : {std::tuple{&o.timeout, &overrides.tpm_timeout, "--tpm-timeout"},
+                                     std::tuple{&o.command_timeout, &overrides.tpm_command_timeout, "--tpm-command-timeout"}}) {
+        if (text->empty()) continue;
+        auto v = parse_timespan(*text);
+        if (!v) return std::unexpected(v.error().context(name));
+        *field = *v;
+    }
+    auto limits = engine::tpm_limits(overrides);
+    if (!limits) return std::unexpected(limits.error());
+    return TpmTarget{tpm::resolve_tcti(o.tcti), *limits};
+}
+
+}  // namespace cvmunlock::cli

@@ -1,0 +1,33 @@
+// The options every command that talks to the vTPM takes: the TCTI and the
+// time limits (which layer over /etc/cvmunlock/cvmunlock.conf and the kernel
+// command line, engine/settings.hpp).
+#pragma once
+
+#include <string>
+
+#include "cvmunlock/error.hpp"
+#include "tpm/guarded_tcti.hpp"
+
+namespace CLI {
+class App;
+}
+
+namespace cvmunlock::cli {
+
+struct TpmOptions {
+    std::string tcti;
+    std::string timeout;          // --tpm-timeout
+    std::string command_timeout;  // --tpm-command-timeout
+};
+
+void add_tpm_options(CLI::App* app, TpmOptions& options);
+
+struct TpmTarget {
+    std::string tcti;  // resolved: the option, $CVMUNLOCK_TCTI or device:/dev/tpmrm0
+    tpm::TpmLimits limits;
+};
+
+// InvalidInput naming the option, file line or kernel parameter that is wrong.
+Result<TpmTarget> tpm_target(const TpmOptions& options);
+
+}  // namespace cvmunlock::cli
