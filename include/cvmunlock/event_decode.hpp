@@ -18,4 +18,8 @@ std::string event_type_name(std::uint32_t type);
 // {"summary": "malformed <layout> (<n> bytes)", "malformed": true}.
 nlohmann::json decode_event_data(const Event& event);
 
+// How every message names an event: "#12 EV_EFI_VARIABLE_DRIVER_CONFIG: db
+// (3143 bytes)" (record index, type, decoded summary).
+std::string describe_event(const EventLog& log, std::size_t index);
+
 }  // namespace cvmunlock

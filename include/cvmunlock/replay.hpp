@@ -51,20 +51,31 @@ struct PcrMismatch {
 };
 
 struct CompareOptions {
-    std::optional<HashAlg> bank;              // unset: every bank present in both sources
+    std::optional<HashAlg> bank;              // unset: every bank of the reference
     std::optional<std::set<std::uint32_t>> pcrs;  // unset: PCRs 0-7 and every PCR the log touches
 };
 
 struct Comparison {
     std::size_t compared = 0;
     std::vector<PcrMismatch> mismatches;
-    std::vector<HashAlg> banks;  // banks that were compared
+    std::vector<HashAlg> banks;             // banks that were compared
+    // Banks of the reference of which the log records no digest: their PCRs
+    // were compared with their reset values (what such a log says of them).
+    std::vector<HashAlg> banks_not_in_log;
     [[nodiscard]] bool ok() const noexcept { return compared > 0 && mismatches.empty(); }
 };
 
-// Compares replayed PCRs with reference values. A PCR selected explicitly but
-// absent from the reference counts as a mismatch; one selected by default is
-// skipped when the reference lacks it.
+// The PCRs one check compares, in every bank: options.pcrs, else PCRs 0-7
+// (PFP 3.3.4: firmware measures at least a separator into each, so a log cut
+// short cannot hide them) and every PCR the log extends in any bank.
+std::set<std::uint32_t> pcrs_to_compare(const ReplayResult& replayed, const CompareOptions& options);
+
+// Compares replayed PCRs with reference values (a TPM's, or a file's), in
+// every bank of the reference, or only options.bank, which the log must
+// record (else NotFound naming the banks it has). A reference bank the log
+// lacks is compared with reset values and listed in banks_not_in_log. A PCR
+// selected explicitly but absent from the reference counts as a mismatch; one
+// selected by default is skipped when the reference lacks it.
 Result<Comparison> compare_pcrs(const ReplayResult& replayed, const PcrValues& reference,
                                 const CompareOptions& options);
 

@@ -10,7 +10,8 @@
 #include "agent.hpp"
 #include "agent_internal.hpp"
 #include "cvmunlock/event_decode.hpp"
-#include "file/read_file.hpp"
+#include "eventlog_check.hpp"
+#include "settings.hpp"
 #include "journal/journal.hpp"
 #include "tpm/tpm_context.hpp"
 
@@ -21,55 +22,40 @@ using nlohmann::json;
 
 json check_eventlog(const std::string& path, tpm::TpmContext* tpm) {
     json j{{"path", path}, {"present", false}};
-    auto bytes = file::read_all(path);
-    if (!bytes) {
-        j["error"] = bytes.error().message;
+    auto log = engine::load_event_log(path);
+    if (!log) {
+        j["error"] = log.error().message;
+        if (log.error().code != ErrorCode::Unavailable) {  // there, but unreadable or malformed
+            j["present"] = true;
+            j["ok"] = false;
+        }
         return j;
     }
     j["present"] = true;
-    auto log = parse_event_log(*bytes);
-    if (!log) {
-        j["error"] = log.error().message;
-        j["ok"] = false;
-        return j;
-    }
-    auto replayed = replay_event_log(*log);
-    if (!replayed) {
-        j["error"] = replayed.error().message;
-        j["ok"] = false;
-        return j;
-    }
-    j["events"] = replayed->events;
     if (tpm == nullptr) return j;
-    PcrSelection sel;
-    for (const auto& [alg, bank] : replayed->banks) {
-        for (std::uint32_t pcr = 0; pcr < 8; ++pcr) sel[alg].insert(pcr);
-        for (const auto& [pcr, v] : bank) sel[alg].insert(pcr);
-    }
-    auto current = tpm->read_pcrs(sel);
-    if (!current) {
-        j["error"] = current.error().message;
+    auto check = engine::check_event_log(std::move(*log), *tpm, {});
+    if (!check) {
+        j["error"] = check.error().message;
+        j["ok"] = false;
         return j;
     }
-    auto cmp = compare_pcrs(*replayed, *current, {});
-    if (!cmp) return j;
+    j["events"] = check->replayed.events;
+    const Comparison& cmp = check->comparison;
     json mismatches = json::array();
-    for (const auto& m : cmp->mismatches) {
-        std::string last = "no event";
-        if (m.last_event) {
-            const Event& ev = log->events[*m.last_event];
-            last = "#" + std::to_string(*m.last_event) + " " + event_type_name(ev.type) + ": " +
-                   decode_event_data(ev).value("summary", std::string());
-        }
+    for (const auto& m : cmp.mismatches) {
+        const std::string last = m.last_event ? describe_event(check->log, *m.last_event) : "no event";
         mismatches.push_back({{"bank", hash_alg_name(m.bank)}, {"pcr", m.pcr}, {"last_event", last}});
         journal::log(journal::Priority::Warning,
                      "event log does not explain the vTPM's " + std::string(hash_alg_name(m.bank)) + " PCR " +
                          std::to_string(m.pcr) + " (last logged event " + last + ")",
                      {{"phase", "eventlog"}, {"pcr", std::to_string(m.pcr)}, {"reason", "log-mismatch"}});
     }
-    j["ok"] = cmp->ok();
-    j["compared"] = cmp->compared;
+    json not_in_log = json::array();
+    for (HashAlg b : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b));
+    j["ok"] = cmp.ok();
+    j["compared"] = cmp.compared;
     j["mismatches"] = mismatches;
+    j["banks_not_in_log"] = not_in_log;
     return j;
 }
 
@@ -91,7 +77,10 @@ int run_check(const AgentOptions& o) {
     const auto start = std::chrono::steady_clock::now();
     journal::notify("STATUS=Checking the vTPM and the measured-boot event log");
     json verdict{{"version", 1}};
-    auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(o.tpm));
+    // Bounded like every TPM use (engine/settings.hpp): a vTPM that hangs does not hang the boot.
+    auto limits = engine::tpm_limits({});
+    auto tpm = limits ? tpm::TpmContext::open(tpm::resolve_tcti(o.tpm), *limits)
+                      : Result<std::unique_ptr<tpm::TpmContext>>(std::unexpected(limits.error()));
     verdict["tpm"] = tpm ? json{{"available", true}} : json{{"available", false}, {"error", tpm.error().message}};
     if (!tpm) {
         journal::log(journal::Priority::Warning, "no vTPM: " + tpm.error().message, {{"phase", "environment"}});

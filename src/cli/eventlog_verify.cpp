@@ -6,11 +6,12 @@
 #include <string>
 
 #include "../adapters/file/read_file.hpp"
-#include "../adapters/tpm/tpm_context.hpp"
 #include "cvmunlock/event_decode.hpp"
 #include "cvmunlock/pcr_json.hpp"
+#include "eventlog_check.hpp"
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
+#include "tpm_options.hpp"
 
 namespace cvmunlock::cli {
 
@@ -27,29 +28,14 @@ Result<PcrValues> reference_from_file(const std::string& path) {
     return values;
 }
 
-Result<PcrValues> reference_from_tpm(const std::string& tcti_option, const ReplayResult& replayed,
-                                     const std::optional<std::set<std::uint32_t>>& pcrs) {
-    auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(tcti_option));
-    if (!tpm) return std::unexpected(tpm.error());
-    PcrSelection selection;
-    for (const auto& [alg, bank] : replayed.banks) {
-        auto& sel = selection[alg];
-        if (pcrs) {
-            sel = *pcrs;
-        } else {
-            for (const auto& [pcr, value] : bank) sel.insert(pcr);
-        }
-    }
-    return (*tpm)->read_pcrs(selection);
-}
-
 json event_brief(const EventLog& log, std::optional<std::size_t> index) {
     if (!index || *index >= log.events.size()) return nullptr;
     const Event& ev = log.events[*index];
     return json{{"index", *index},
                 {"offset", ev.offset},
                 {"type", event_type_name(ev.type)},
-                {"summary", decode_event_data(ev).value("summary", std::string())}};
+                {"summary", decode_event_data(ev).value("summary", std::string())},
+                {"description", describe_event(log, *index)}};
 }
 
 void print_text(const EventLog& log, const Comparison& cmp, const char* source) {
@@ -61,14 +47,16 @@ void print_text(const EventLog& log, const Comparison& cmp, const char* source) 
         }
         std::printf("MISMATCH %s PCR %u: the log replays to %s, the %s has %s\n", bank.c_str(), m.pcr,
                     to_hex(m.replayed).c_str(), source, to_hex(m.reference).c_str());
-        json last = event_brief(log, m.last_event);
-        if (last.is_null()) {
+        if (!m.last_event) {
             std::printf("  no event in the log extends PCR %u\n", m.pcr);
         } else {
-            std::printf("  last event extended into PCR %u: #%zu at offset %zu, %s: %s\n", m.pcr,
-                        last["index"].get<std::size_t>(), last["offset"].get<std::size_t>(),
-                        last["type"].get<std::string>().c_str(), last["summary"].get<std::string>().c_str());
+            std::printf("  last event extended into PCR %u: %s (at byte offset %zu)\n", m.pcr,
+                        describe_event(log, *m.last_event).c_str(), log.events[*m.last_event].offset);
         }
+    }
+    for (HashAlg b : cmp.banks_not_in_log) {
+        std::printf("NOTE: the log records no %s digests: the %s's %s PCRs were compared with their reset values\n",
+                    std::string(hash_alg_name(b)).c_str(), source, std::string(hash_alg_name(b)).c_str());
     }
     std::printf("%s: %zu PCRs compared in %zu banks, %zu mismatched\n", cmp.ok() ? "OK" : "FAILED", cmp.compared,
                 cmp.banks.size(), cmp.mismatches.size());
@@ -83,14 +71,16 @@ json result_json(const EventLog& log, const Comparison& cmp, const char* source)
                                   {"reference", m.reference.empty() ? json(nullptr) : json(to_hex(m.reference))},
                                   {"last_event", event_brief(log, m.last_event)}});
     }
-    json banks = json::array();
+    json banks = json::array(), not_in_log = json::array();
     for (HashAlg b : cmp.banks) banks.push_back(hash_alg_name(b));
+    for (HashAlg b : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b));
     json untrusted = json::array();
     for (std::size_t i = 0; i < log.events.size(); ++i) {
         if (check_event_digest(log.events[i]) == DigestCheck::Mismatch) untrusted.push_back(i);
     }
     return json{{"ok", cmp.ok()},          {"source", source},         {"compared", cmp.compared},
-                {"banks", banks},          {"mismatches", mismatches}, {"untrusted_events", untrusted}};
+                {"banks", banks},          {"banks_not_in_log", not_in_log},
+                {"mismatches", mismatches}, {"untrusted_events", untrusted}};
 }
 }  // namespace
 
@@ -113,21 +103,28 @@ int run_verify(const EventLogOptions& opts) {
             return kExitUsage;
         }
     }
-    auto log = load_event_log(opts.log);
-    if (!log) return report_error(kWhat, log.error());
-    auto replayed = replay_event_log(*log);
-    if (!replayed) return report_error(kWhat, replayed.error().context(opts.log));
-
-    auto reference = opts.use_tpm ? reference_from_tpm(opts.tpm, *replayed, pcrs) : reference_from_file(opts.expected);
-    if (!reference) return report_error(kWhat, reference.error());
     const char* source = opts.use_tpm ? "TPM" : "expected values";
-
-    auto cmp = compare_pcrs(*replayed, *reference, compare);
-    if (!cmp) return report_error(kWhat, cmp.error());
-    if (opts.json) {
-        std::cout << result_json(*log, *cmp, source).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    auto loaded = load_event_log(opts.log);
+    if (!loaded) return report_error(kWhat, loaded.error());
+    Result<engine::EventLogCheck> check = std::unexpected(Error());
+    if (opts.use_tpm) {
+        auto target = tpm_target(TpmOptions{opts.tpm, {}, {}});
+        if (!target) return report_error(kWhat, target.error());
+        auto tpm = tpm::TpmContext::open(target->tcti, target->limits);
+        if (!tpm) return report_error(kWhat, tpm.error());
+        check = engine::check_event_log(std::move(*loaded), **tpm, compare);
     } else {
-        print_text(*log, *cmp, source);
+        auto reference = reference_from_file(opts.expected);
+        if (!reference) return report_error(kWhat, reference.error());
+        check = engine::check_event_log(std::move(*loaded), *reference, compare);
+    }
+    if (!check) return report_error(kWhat, check.error().context(opts.log));
+    const EventLog& log = check->log;
+    const Comparison* cmp = &check->comparison;
+    if (opts.json) {
+        std::cout << result_json(log, *cmp, source).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
+    } else {
+        print_text(log, *cmp, source);
     }
     return cmp->ok() ? kExitOk : kExitRefused;
 }

@@ -12,6 +12,7 @@
 #include "exit_codes.hpp"
 #include "secret_input.hpp"
 #include "snp_options.hpp"
+#include "tpm_options.hpp"
 #include "unlock_cmd.hpp"
 
 namespace cvmunlock::cli {
@@ -20,8 +21,9 @@ namespace {
 using nlohmann::json;
 
 struct EnrollOptions {
-    std::string device, tpm, pcrs = "7", bank = "sha256", from_eventlog, eventlog = kDefaultEventLog;
+    std::string device, pcrs = "7", bank = "sha256", from_eventlog, eventlog = kDefaultEventLog;
     std::vector<std::string> pcr_values;
+    TpmOptions tpm;
     std::string lock_pcr = "15", unlock_key_file, pin_file;
     bool recovery = false, pin = false, persist_srk = false, wipe = false, json = false;
     std::uint32_t pbkdf_memory = 0, pbkdf_iterations = 0, pbkdf_parallel = 0;
@@ -79,7 +81,6 @@ int build_snp_requirement(const EnrollOptions& o, engine::EnrollRequest& rq) {
 
 int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.device = o.device;
-    rq.tcti = tpm::resolve_tcti(o.tpm);
     auto bank = hash_alg_from_name(o.bank);
     if (!bank || (*bank != HashAlg::Sha256 && *bank != HashAlg::Sha384)) return usage("--pcr-bank: sha256 or sha384");
     rq.bank = *bank;
@@ -116,6 +117,10 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
 int run_enroll(const EnrollOptions& o) {
     engine::EnrollRequest rq;
     if (int rc = build_enroll_request(o, rq); rc != kExitOk) return rc;
+    auto target = tpm_target(o.tpm);
+    if (!target) return report_error("enroll", target.error());
+    rq.tcti = target->tcti;
+    rq.limits = target->limits;
     auto key = o.unlock_key_file.empty() ? prompt_secret("Passphrase or key for " + o.device) : read_secret_file(o.unlock_key_file);
     if (!key) return report_error("enroll", key.error());
     rq.unlock_key = std::move(*key);
@@ -179,7 +184,7 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     static EnrollOptions e;
     CLI::App* enroll = app.add_subcommand("enroll", "Seal a new key to the vTPM and add it to a LUKS2 volume");
     enroll->add_option("device", e.device, "LUKS2 device or image file")->required();
-    enroll->add_option("--tpm", e.tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_options(enroll, e.tpm);
     enroll->add_option("--pcrs", e.pcrs, "PCRs to seal to, e.g. 7 or 0,2,4,7 (none: only the lock PCR)")->capture_default_str();
     enroll->add_option("--pcr-bank", e.bank, "PCR bank: sha256 or sha384")->capture_default_str();
     enroll->add_option("--pcr-value", e.pcr_values, "Seal PCR N to this value instead: N:BANK=HEX (repeatable)");

@@ -290,4 +290,11 @@ json decode_event_data(const Event& ev) {
     return j;
 }
 
+std::string describe_event(const EventLog& log, std::size_t index) {
+    if (index >= log.events.size()) return "#" + std::to_string(index) + " (no such event)";
+    const Event& ev = log.events[index];
+    return "#" + std::to_string(index) + " " + event_type_name(ev.type) + ": " +
+           decode_event_data(ev).value("summary", std::string());
+}
+
 }  // namespace cvmunlock

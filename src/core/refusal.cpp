@@ -36,10 +36,8 @@ void locate_event(PcrChange& change, const CvmToken& token, const EventLog& log)
     std::size_t k = 0;
     while (k < now.size() && k < enrolled->second.size() && prefix_of(log.events[now[k]], token.pcr_bank) == enrolled->second[k]) ++k;
     if (k < now.size()) {
-        const Event& ev = log.events[now[k]];
         change.event_index = now[k];
-        change.event_text = "#" + std::to_string(now[k]) + " " + event_type_name(ev.type) + ": " +
-                            decode_event_data(ev).value("summary", std::string());
+        change.event_text = describe_event(log, now[k]);
     } else if (k < enrolled->second.size()) {
         change.event_text = "the log has " + std::to_string(enrolled->second.size() - k) +
                             " fewer events in this PCR than at enrollment";

@@ -120,27 +120,47 @@ DigestCheck check_event_digest(const Event& event) {
     return checked ? DigestCheck::Match : DigestCheck::NotApplicable;
 }
 
+std::set<std::uint32_t> pcrs_to_compare(const ReplayResult& replayed, const CompareOptions& options) {
+    if (options.pcrs) return *options.pcrs;
+    std::set<std::uint32_t> selected;
+    for (std::uint32_t pcr = 0; pcr < kFirmwarePcrs; ++pcr) selected.insert(pcr);
+    for (const auto& [alg, values] : replayed.banks) {
+        for (const auto& [pcr, value] : values) selected.insert(pcr);
+    }
+    return selected;
+}
+
+namespace {
+std::string bank_names(const PcrValues& banks) {
+    std::string out;
+    for (const auto& [alg, values] : banks) out += (out.empty() ? "" : ", ") + std::string(hash_alg_name(alg));
+    return out.empty() ? "none" : out;
+}
+}  // namespace
+
 Result<Comparison> compare_pcrs(const ReplayResult& replayed, const PcrValues& reference,
                                 const CompareOptions& options) {
     Comparison cmp;
-    if (options.bank && (!replayed.banks.contains(*options.bank) || !reference.contains(*options.bank))) {
-        return fail(ErrorCode::NotFound, "bank " + std::string(hash_alg_name(*options.bank)) +
-                                             " is not present in both the log and the reference");
-    }
-    for (const auto& [alg, values] : replayed.banks) {
-        if (options.bank && *options.bank != alg) continue;
-        auto ref_bank = reference.find(alg);
-        if (ref_bank == reference.end()) continue;
-        cmp.banks.push_back(alg);
-        std::set<std::uint32_t> selected;
-        if (options.pcrs) {
-            selected = *options.pcrs;
-        } else {
-            // PFP 3.3.4: firmware measures at least a separator into each of PCRs 0-7,
-            // so they are always compared: a log cut short cannot hide them.
-            for (std::uint32_t pcr = 0; pcr < kFirmwarePcrs; ++pcr) selected.insert(pcr);
-            for (const auto& [pcr, value] : values) selected.insert(pcr);
+    if (options.bank) {
+        const std::string name(hash_alg_name(*options.bank));
+        if (!replayed.banks.contains(*options.bank)) {
+            return fail(ErrorCode::NotFound, "the event log records no " + name + " digests (it has: " +
+                                                 bank_names(replayed.banks) + "): it cannot vouch for the " + name +
+                                                 " PCRs");
         }
+        if (!reference.contains(*options.bank)) {
+            return fail(ErrorCode::NotFound, "the reference has no " + name + " bank (it has: " +
+                                                 bank_names(reference) + ")");
+        }
+    }
+    const std::set<std::uint32_t> selected = pcrs_to_compare(replayed, options);
+    static const std::map<std::uint32_t, Bytes> kNothing;
+    for (const auto& [alg, ref_bank] : reference) {
+        if (options.bank && *options.bank != alg) continue;
+        cmp.banks.push_back(alg);
+        auto logged = replayed.banks.find(alg);
+        if (logged == replayed.banks.end()) cmp.banks_not_in_log.push_back(alg);
+        const auto& values = logged != replayed.banks.end() ? logged->second : kNothing;
         for (std::uint32_t pcr : selected) {
             PcrMismatch m{alg, pcr, {}, {}, std::nullopt};
             auto rv = values.find(pcr);
@@ -148,8 +168,8 @@ Result<Comparison> compare_pcrs(const ReplayResult& replayed, const PcrValues& r
             if (auto le = replayed.last_event.find(alg); le != replayed.last_event.end()) {
                 if (auto e = le->second.find(pcr); e != le->second.end()) m.last_event = e->second;
             }
-            auto ref = ref_bank->second.find(pcr);
-            if (ref == ref_bank->second.end()) {
+            auto ref = ref_bank.find(pcr);
+            if (ref == ref_bank.end()) {
                 if (options.pcrs) cmp.mismatches.push_back(std::move(m));
                 continue;
             }

@@ -36,13 +36,30 @@ Result<std::map<std::uint32_t, Bytes>> policy_values(tpm::TpmContext& tpm, const
         predicted = std::move(*r);
     }
     std::set<std::uint32_t> from_tpm;
+    const std::string bank_name(hash_alg_name(rq.bank));
     for (std::uint32_t pcr : rq.pcrs) {
         if (auto lit = rq.literal_values.find(pcr); lit != rq.literal_values.end()) {
             values[pcr] = lit->second;
         } else if (predicted) {
-            auto& bank = predicted->banks[rq.bank];
-            auto v = bank.find(pcr);
-            values[pcr] = v != bank.end() ? v->second : pcr_initial_value(rq.bank, pcr, predicted->startup_locality);
+            // A log that does not record the sealing bank, or no event of a
+            // sealed PCR, predicts nothing about it: sealing its reset value
+            // would lock the volume to a boot that never happens.
+            auto bank = predicted->banks.find(rq.bank);
+            if (bank == predicted->banks.end()) {
+                std::string has;
+                for (const auto& [alg, v] : predicted->banks) has += (has.empty() ? "" : ", ") + std::string(hash_alg_name(alg));
+                return fail(ErrorCode::NotFound, rq.predict_from_eventlog + ": the event log records no " + bank_name +
+                                                     " digests (it has: " + (has.empty() ? "none" : has) +
+                                                     "): cannot predict the " + bank_name + " PCRs to seal to");
+            }
+            auto v = bank->second.find(pcr);
+            if (v == bank->second.end()) {
+                return fail(ErrorCode::NotFound, rq.predict_from_eventlog + ": the event log has no event for PCR " +
+                                                     std::to_string(pcr) + " (" + bank_name +
+                                                     "): cannot predict its value; leave it out of --pcrs or give "
+                                                     "--pcr-value " + std::to_string(pcr) + ":" + bank_name + "=HEX");
+            }
+            values[pcr] = v->second;
         } else {
             from_tpm.insert(pcr);
         }
@@ -128,6 +145,33 @@ void record_events(CvmToken& token, const EnrollRequest& rq) {
     if (!log) return;  // the log only improves refusal messages
     for (std::uint32_t pcr : token.pcrs) token.events[pcr] = event_digest_prefixes(*log, token.pcr_bank, pcr);
 }
+
+struct NewSeal {
+    CvmToken token;
+    SecretBuffer sealed_data;
+};
+
+// Everything enroll asks of the vTPM, in one scope: the SRK (a transient one
+// is flushed when it ends) is gone before anything is written to the volume.
+Result<NewSeal> seal_new_secret(tpm::TpmContext& tpm, const EnrollRequest& rq, luks::Volume& volume,
+                                const SecretBuffer& vk, EnrollReport& report) {
+    auto values = policy_values(tpm, rq);
+    if (!values) return std::unexpected(values.error());
+    auto srk = tpm::load_srk(tpm, rq.persist_srk);
+    if (!srk) return std::unexpected(srk.error());
+    auto snp = snp_requirement(tpm, *srk, rq, report);
+    if (!snp) return std::unexpected(snp.error());
+    CvmToken requirements;
+    requirements.snp = *snp;
+    auto secret = tpm::random_secret(tpm, kSecretSize);
+    if (!secret) return std::unexpected(secret.error());
+    NewSeal out;
+    out.sealed_data = make_sealed_data(*secret, volume_key_pin(volume.uuid(), vk, token_requirements(requirements)));
+    auto token = seal_for(tpm, *srk, rq, out.sealed_data, *values, std::move(*snp));
+    if (!token) return std::unexpected(token.error());
+    out.token = std::move(*token);
+    return out;
+}
 }  // namespace
 
 Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
@@ -143,22 +187,14 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     }
     auto vk = volume->volume_key(rq.unlock_key.secret_view(), -1);
     if (!vk) return std::unexpected(vk.error());
-    auto tpm = tpm::TpmContext::open(rq.tcti);
+    auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
     if (!tpm) return std::unexpected(tpm.error());
-    auto values = policy_values(**tpm, rq);
-    if (!values) return std::unexpected(values.error());
-    auto srk = tpm::load_srk(**tpm, rq.persist_srk);
-    if (!srk) return std::unexpected(srk.error());
-    auto snp = snp_requirement(**tpm, *srk, rq, report);
-    if (!snp) return std::unexpected(snp.error());
-    CvmToken requirements;
-    requirements.snp = *snp;
-    auto secret = tpm::random_secret(**tpm, kSecretSize);
-    if (!secret) return std::unexpected(secret.error());
-    const SecretBuffer sealed_data =
-        make_sealed_data(*secret, volume_key_pin(volume->uuid(), *vk, token_requirements(requirements)));
-    auto token = seal_for(**tpm, *srk, rq, sealed_data, *values, std::move(*snp));
-    if (!token) return std::unexpected(token.error());
+    auto sealed = seal_new_secret(**tpm, rq, *volume, *vk, report);
+    if (!sealed) return std::unexpected(sealed.error());
+    // Nothing is written for a vTPM that stopped answering, even at the last flush.
+    if (auto stall = (*tpm)->stalled()) return std::unexpected(*stall);
+    CvmToken* token = &sealed->token;
+    const SecretBuffer& sealed_data = sealed->sealed_data;
     record_events(*token, rq);
     auto parts = split_sealed_data(sealed_data);
     if (!parts) return std::unexpected(parts.error());

@@ -18,6 +18,7 @@ namespace cvmunlock::engine {
 struct EnrollRequest {
     std::string device;
     std::string tcti;
+    tpm::TpmLimits limits;
     HashAlg bank = HashAlg::Sha256;
     std::vector<std::uint32_t> pcrs{7};
     std::map<std::uint32_t, Bytes> literal_values;  // --pcr-value, override everything else

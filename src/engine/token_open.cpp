@@ -113,6 +113,7 @@ TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<S
     };
     UnsealContext ctx{**tpm, source, kEventLog, SnpGateConfig{}};
     auto opened = open_with_tokens(volume, {*found}, ctx, nullptr);
+    if (auto stall = (*tpm)->stalled()) opened = std::unexpected(refusal_from(*stall, Reason::TpmTimeout));
     if (opened) {
         refused.erase(token_id);
         TokenOpenResult ok;

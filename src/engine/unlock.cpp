@@ -53,6 +53,8 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
     SecretBuffer key;
     auto opened = open_with_tokens(*volume, *tokens, ctx, &key);
     if (tpm_commands != nullptr) *tpm_commands = (*tpm)->command_codes();
+    // A vTPM that stopped answering, even at a flush after the unseal, is not trusted with this boot.
+    if (auto stall = (*tpm)->stalled()) return std::unexpected(refusal_from(*stall, Reason::TpmTimeout));
     if (!opened) return opened;
     if (!rq.return_passphrase) opened->passphrase = SecretBuffer();
     if (rq.name) {

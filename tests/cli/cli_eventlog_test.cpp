@@ -9,6 +9,7 @@
 
 #include "cvmunlock/eventlog.hpp"
 #include "process.hpp"
+#include "temp_dir.hpp"
 
 namespace cvmunlock {
 namespace {
@@ -25,21 +26,7 @@ json expected_all() {
     return json::parse(in);
 }
 
-class TempDir {
-public:
-    TempDir() {
-        char tpl[] = "/tmp/cvmunlock-cli-XXXXXX";
-        path_ = ::mkdtemp(tpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    std::string write(const std::string& name, const std::string& content) const {
-        const std::string p = path_ + "/" + name;
-        std::ofstream(p, std::ios::binary) << content;
-        return p;
-    }
-private:
-    std::string path_;
-};
+using testing::TempDir;
 
 std::string read_all(const std::string& path) {
     std::ifstream in(path, std::ios::binary);

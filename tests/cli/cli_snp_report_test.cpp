@@ -120,7 +120,7 @@ TEST(CliSnpReport, MalformedReportsAreExit3) {
     r = run_process({cli(), "snp", "report", dir.write("v9.bin", bad), "--json"});
     EXPECT_EQ(r.exit_code, 3) << r.out << r.err;
     EXPECT_NE(r.err.find("0x000"), std::string::npos) << r.err;
-    const std::string missing = dir.path() + "/absent.bin";
+    const std::string missing = (dir.path() / "absent.bin").string();
     r = run_process({cli(), "snp", "report", missing});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;

@@ -19,6 +19,7 @@
 #include "cvmunlock/bytes.hpp"
 #include "cvmunlock/hash.hpp"
 #include "process.hpp"
+#include "temp_dir.hpp"
 #include "snp_test_chain.hpp"
 
 
@@ -68,31 +69,7 @@ inline std::string hex64(std::uint64_t v) {
 
 inline std::string as_string(const Bytes& b) { return std::string(b.begin(), b.end()); }
 
-class TempDir {
-public:
-    TempDir() {
-        char tpl[] = "/tmp/cvmunlock-cli-snp-XXXXXX";
-        path_ = ::mkdtemp(tpl);
-    }
-    ~TempDir() { std::filesystem::remove_all(path_); }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    std::string write(const std::string& name, const std::string& content) const {
-        const std::string p = path_ + "/" + name;
-        std::filesystem::create_directories(std::filesystem::path(p).parent_path());
-        std::ofstream(p, std::ios::binary) << content;
-        return p;
-    }
-    std::string sub(const std::string& name) const {
-        const std::string p = path_ + "/" + name;
-        std::filesystem::create_directories(p);
-        return p;
-    }
-    [[nodiscard]] const std::string& path() const { return path_; }
-
-private:
-    std::string path_;
-};
+using testing::TempDir;
 
 // Files made once for every suite: the Genoa HCL report extracted from the
 // evidence JSON, mutated vectors, and a self-made (Milan) chain with a report.

@@ -312,11 +312,11 @@ TEST(CliSnpVerify, MalformedAndMissingInputs) {
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_NE(r.err.find(junk), std::string::npos) << r.err;
 
-    const std::string missing = dir.path() + "/no-such-report.bin";
+    const std::string missing = (dir.path() / "no-such-report.bin").string();
     r = verify({"--report", missing, "--certs", tr + "test-vcek.der"});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
-    const std::string missing_cert = dir.path() + "/no-such-vcek.der";
+    const std::string missing_cert = (dir.path() / "no-such-vcek.der").string();
     r = verify({"--report", tr + "test-report.bin", "--certs", missing_cert});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.err.find(missing_cert), std::string::npos) << r.err;

@@ -5,8 +5,10 @@
 # under QEMU (TCG). See README.md for the scenarios.
 #
 # usage: e2e_test.sh SCENARIO CVMUNLOCK BUILD_DIR CACHE_DIR
-#   SCENARIO   provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped |
-#              snp-azure | snp-no-report
+#   SCENARIO   provision | token-unlock | pcr7-tampered | vtpm-swapped | snp-azure |
+#              snp-no-report | initramfs-tools-unlock | two-faced-plugin-s1 |
+#              two-faced-plugin-s2 | two-faced-initramfs-tools-s1 |
+#              two-faced-initramfs-tools-s2 | two-faced-keyscript-control
 #   CVMUNLOCK  the cvmunlock binary (host-side enrolment)
 #   BUILD_DIR  the build tree; `cmake --install` stages what goes in the image
 #   CACHE_DIR  shared with tests/qemu: kernel, captured event log; the e2e
@@ -24,6 +26,10 @@ source "$qemu_dir/lib/guest_cache.sh"
 source "$qemu_dir/lib/boot.sh"
 # shellcheck source=lib/guest_build.sh
 source "$here/lib/guest_build.sh"
+# shellcheck source=lib/initramfs_tools.sh
+source "$here/lib/initramfs_tools.sh"
+# shellcheck source=lib/two_faced.sh
+source "$here/lib/two_faced.sh"
 # shellcheck source=lib/provision.sh
 source "$here/lib/provision.sh"
 # shellcheck source=lib/vm.sh
@@ -35,6 +41,8 @@ readonly CACHE_LOCK_TIMEOUT=1800
 # Seconds one boot may take, from QEMU's start to power-off (TCG).
 readonly BOOT_TIMEOUT=${CVMUNLOCK_E2E_TIMEOUT:-300}
 readonly PROMPT="Please enter passphrase for disk"
+# cryptroot's prompt (askpass) in the initramfs-tools guest.
+readonly ITOOLS_PROMPT="Please unlock disk root"
 readonly MARKER="CVMUNLOCK-E2E-MARKER root file system reached"
 # Guest kernel command line: no emergency shell (power off instead), the
 # journal on the console so the token plugin's verdicts (libcryptsetup log
@@ -43,8 +51,9 @@ readonly CMDLINE="console=ttyS0 panic=-1 rd.shell=0 rd.emergency=poweroff system
 # The root volume without crypttab: the generator names it luks-<UUID>.
 readonly UUID_ROOT="luks-$E2E_LUKS_UUID"
 readonly UUID_ARGS="rd.luks.uuid=$E2E_LUKS_UUID root=/dev/mapper/$UUID_ROOT"
-# The key-socket scenario's crypttab: the key file is the agent's socket.
-readonly KEY_SOCKET_CRYPTTAB="root UUID=$E2E_LUKS_UUID /run/cvmunlock/key.sock luks"
+# The initramfs-tools guest: its crypttab names the root volume "root".
+readonly ITOOLS_CMDLINE="console=ttyS0 panic=-1 root=/dev/mapper/root"
+readonly E2E_TWO_FACED_PLUGIN="$here/two_faced/two_faced.py"
 
 skip() {
 	log "SKIP: $*"
@@ -58,11 +67,12 @@ fail() {
 check_prerequisites() {
 	local tool file
 	for tool in qemu-system-x86_64 swtpm dracut unshare cryptsetup mkfs.ext4 gcc depmod \
-		dpkg-deb apt-get cmake jq flock zstd mkfifo tpm2_nvundefine; do
+		dpkg-deb apt-get cmake jq flock zstd mkfifo tpm2_nvundefine mkinitramfs nbdkit; do
 		command -v "$tool" >/dev/null || skip "$tool not found (scripts/packages/e2e.txt)"
 	done
 	for file in "$OVMF_CODE" "$OVMF_VARS" "$OVMF_CODE_SECBOOT" "$OVMF_VARS_SECBOOT" \
-		/usr/lib/systemd/systemd-cryptsetup; do
+		/usr/lib/systemd/systemd-cryptsetup /usr/share/initramfs-tools/hooks/cryptroot \
+		/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-python-plugin.so; do
 		[[ -e $file ]] || skip "$file not found (scripts/packages/e2e.txt)"
 	done
 	[[ -n $(gcc -print-file-name=libc.a) && -f $(gcc -print-file-name=libc.a) ]] ||
@@ -86,30 +96,38 @@ with_lock() {
 	return "$rc"
 }
 
-# build_guest: fills INITRAMFS, EVENTLOG, PROVISIONED and STAGED_UNITS
-# (cached); for the key-socket scenario, INITRAMFS has KEY_SOCKET_CRYPTTAB.
+# build_guest: fills INITRAMFS, EVENTLOG, PROVISIONED and STAGED_UNITS (cached):
+# the dracut initramfs, or for initramfs-tools-* and two-faced-initramfs-tools-*
+# the mkinitramfs one (for the keyscript control, with its own local-top script).
 build_guest() {
-	local moddir root_image start stage="$cache/e2e/stage" crypttab=""
+	local moddir root_image start stage="$cache/e2e/stage"
 	start=$EPOCHSECONDS
 	moddir=$(e2e_kernel_modules "$cache" "$KDIR") || return
 	e2e_stage_install "$build_dir" "$src_dir" "$stage" || return
 	# The units staged, read now: another test may stage again once we unlock.
 	STAGED_UNITS=$(find "$stage" -path '*/systemd/system/cvmunlock-*' -printf ' %f ') || return
-	if [[ $scenario == key-socket ]] && staged cvmunlock-key.socket; then
-		crypttab="$cache/e2e/crypttab-key-socket"
-		printf '%s\n' "$KEY_SOCKET_CRYPTTAB" >"$crypttab" || return
-	fi
 	root_image=$(e2e_cache_root_image "$cache" "$here/guest/init.c") || return
 	EVENTLOG=$(e2e_firmware_eventlog "$cache" "$cli" "$qemu_dir/firmware_eventlog_test.sh") || return
-	if [[ $scenario == snp-* ]]; then
+	case $scenario in
+	snp-*)
 		# The Azure-like guest: its own vTPM state and enrolment, and an
 		# initramfs that trusts the test chain's ARK.
 		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG" "$provision_tool") || return
 		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "" "$PROVISIONED/anchors/ask_ark.pem") || return
-	else
+		;;
+	initramfs-tools-* | two-faced-initramfs-tools-*)
 		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
-		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage" "$crypttab") || return
-	fi
+		INITRAMFS=$(e2e_cache_initramfs_tools "$cache" "$KDIR" "$moddir" "$stage") || return
+		;;
+	two-faced-keyscript-control)
+		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
+		INITRAMFS=$(e2e_cache_initramfs_tools "$cache" "$KDIR" "$moddir" "$stage" "$here/guest/keyscript-handoff") || return
+		;;
+	*)
+		PROVISIONED=$(e2e_cache_provisioned "$cache" "$cli" "$root_image" "$EVENTLOG") || return
+		INITRAMFS=$(e2e_cache_initramfs "$cache" "$moddir" "$stage") || return
+		;;
+	esac
 	log "guest ready in $((EPOCHSECONDS - start)) s"
 }
 
@@ -140,11 +158,18 @@ new_run_dir() {
 	fi
 }
 
-# boot FIRMWARE ARGS: starts the guest on the run dir's disk and vTPM, with
-# ARGS added to the kernel command line.
+# boot FIRMWARE ARGS [DISK]: starts the guest on the run dir's disk (or the
+# QEMU drive file DISK) and vTPM, with ARGS added to the kernel command line.
 boot() {
 	log "booting ($1, timeout ${BOOT_TIMEOUT} s) with $2"
-	e2e_vm_start "$run_dir" "$1" "$KERNEL" "$INITRAMFS" "$run_dir/disk.img" "$CMDLINE $2" ||
+	e2e_vm_start "$run_dir" "$1" "$KERNEL" "$INITRAMFS" "${3:-$run_dir/disk.img}" "$CMDLINE $2" ||
+		fail "could not start the guest"
+}
+
+# boot_itools [DISK]: the initramfs-tools guest (crypttab names the volume "root").
+boot_itools() {
+	log "booting the initramfs-tools guest (timeout ${BOOT_TIMEOUT} s)"
+	e2e_vm_start "$run_dir" ovmf "$KERNEL" "$INITRAMFS" "${1:-$run_dir/disk.img}" "$ITOOLS_CMDLINE" ||
 		fail "could not start the guest"
 }
 
@@ -163,6 +188,7 @@ console_fail() {
 	save_console
 	log "console: $cache/e2e/artefacts/$scenario/console.log; its end:"
 	tr -d '\r' <"$run_dir/console.log" | tail -n 40 >&2
+	[[ ! -s $run_dir/qemu.out ]] || { log "QEMU said:"; tail -n 20 "$run_dir/qemu.out" >&2; }
 	fail "$scenario: $*"
 }
 
@@ -177,25 +203,30 @@ expect_root_opened() {
 	e2e_vm_console_has "$MARKER" || e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" ||
 		console_fail "the root file system was not reached"
 	e2e_vm_wait 60 || console_fail "the guest did not power off"
-	local root
+	local root table
 	root=$(console_value ROOT)
 	[[ $root == "/dev/mapper/$1 ext4" ]] || console_fail "/ is '$root', not /dev/mapper/$1"
-	log "root: $root, dm: $(console_value DM)"
+	# What the kernel maps, whatever any header said.
+	table=$(console_value DMTABLE)
+	[[ $table == "crypt aes-xts-plain64" ]] || console_fail "the root's dm table is '$table', not crypt aes-xts-plain64"
+	log "root: $root, dm: $(console_value DM), table: $table"
 }
 
-# expect_no_prompt_boot NAME: the guest reaches the root file system on NAME
-# and no passphrase prompt ever appears.
+# expect_no_prompt_boot NAME [PROMPT]: the guest reaches the root file system
+# on NAME and no passphrase prompt (systemd's, or PROMPT) ever appears.
 expect_no_prompt_boot() {
-	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" "$PROMPT" || console_fail "neither the root file system nor a prompt"
+	local prompt=${2:-$PROMPT}
+	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" "$prompt" || console_fail "neither the root file system nor a prompt"
 	[[ $VM_MATCHED == "$MARKER" ]] || console_fail "a passphrase prompt appeared; refusal: $(refusal_line)"
 	expect_root_opened "$1"
 	save_console
-	! e2e_vm_console_has "$PROMPT" || console_fail "a passphrase prompt appeared"
+	! e2e_vm_console_has "$prompt" || console_fail "a passphrase prompt appeared"
 }
 
-# refusal_line: the token plugin's refusal on the console.
+# refusal_line: the token plugin's refusal on the console (or `cvmunlock
+# unlock`'s, in the initramfs-tools guest).
 refusal_line() {
-	tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'cvmunlock: token [0-9]* refused' || true
+	tr -d '\r' <"$run_dir/console.log" | grep -a -m1 -E 'cvmunlock: (token [0-9]* refused|unlock /dev/)' || true
 }
 
 scenario_provision() {
@@ -221,6 +252,80 @@ scenario_token_unlock() {
 	expect_mounts
 	expect_verdict
 	expect_locked
+}
+
+# The initramfs-tools guest (Ubuntu's way): the local-top script opens the root
+# with `cvmunlock unlock` from the validated snapshot before cryptroot runs,
+# cryptroot finds it open, init-bottom extends the lock PCR; no prompt.
+scenario_initramfs_tools_unlock() {
+	new_run_dir "$PROVISIONED/tpm/state"
+	boot_itools
+	expect_no_prompt_boot root "$ITOOLS_PROMPT"
+	e2e_vm_console_has "root: opened with the vTPM-sealed key (cvmunlock)" ||
+		console_fail "the local-top script did not open the root"
+	expect_no_key_in_initramfs
+	expect_locked_always
+}
+
+# expect_locked_always: PCR 15 was extended before the real root started.
+expect_locked_always() {
+	local pcr15
+	pcr15=$(console_value "PCR sha256 15")
+	[[ -n $pcr15 && $pcr15 == *[!0]* ]] || console_fail "PCR 15 is '$pcr15' when the real root started: not locked"
+	log "PCR 15 when the real root started: $pcr15 (locked)"
+}
+
+# two_faced_boot PATH SCHEDULE: the guest (PATH plugin: dracut and the token
+# plugin; initramfs-tools: the local-top script) on a disk served by nbdkit
+# that swaps faces (S1: genuine then cipher_null; S2: cipher_null then
+# genuine). It must end with the genuine aes-xts-plain64 table, or with a
+# refusal and the prompt; never with cipher_null mapped. The swap must have
+# happened.
+two_faced_boot() {
+	local path=$1 schedule=$2 prompt=$PROMPT
+	new_run_dir "$PROVISIONED/tpm/state"
+	e2e_two_faced_start "$run_dir" "$schedule" || fail "could not start nbdkit"
+	if [[ $path == plugin ]]; then
+		boot ovmf "$UUID_ARGS" "$TWO_FACED_DRIVE"
+	else
+		prompt=$ITOOLS_PROMPT
+		boot_itools "$TWO_FACED_DRIVE"
+	fi
+	e2e_vm_expect "$BOOT_TIMEOUT" "$MARKER" "$prompt" || console_fail "neither the root file system nor a prompt"
+	if [[ $VM_MATCHED == "$MARKER" ]]; then
+		expect_root_opened "$([[ $path == plugin ]] && echo "$UUID_ROOT" || echo root)"
+		log "opened, with the genuine table"
+	else
+		log "refused: $(refusal_line)"
+		[[ -n $(refusal_line) ]] || console_fail "a prompt without a refusal from cvmunlock"
+		e2e_vm_stop
+	fi
+	save_console
+	cp "$run_dir/two-faced.log" "$cache/e2e/artefacts/$scenario/two-faced.log" 2>/dev/null
+	e2e_two_faced_swapped "$run_dir" || fail "the disk did not swap faces: $(e2e_two_faced_summary "$run_dir")"
+	log "two-faced disk: $(e2e_two_faced_summary "$run_dir")"
+}
+
+scenario_two_faced_plugin_s1() { two_faced_boot plugin S1; }
+scenario_two_faced_plugin_s2() { two_faced_boot plugin S2; }
+scenario_two_faced_initramfs_tools_s1() { two_faced_boot initramfs-tools S1; }
+scenario_two_faced_initramfs_tools_s2() { two_faced_boot initramfs-tools S2; }
+
+# The negative control: the key hand-off of older versions (keyscript:
+# `cvmunlock unlock --key-to-stdout | cryptsetup open`) on the S1 disk. It must
+# end with cipher_null mapped, which shows that the disk really lies.
+scenario_two_faced_keyscript_control() {
+	local table
+	new_run_dir "$PROVISIONED/tpm/state"
+	e2e_two_faced_start "$run_dir" S1 || fail "could not start nbdkit"
+	boot_itools "$TWO_FACED_DRIVE"
+	e2e_vm_expect "$BOOT_TIMEOUT" "CVMUNLOCK-E2E-HANDOFF " || console_fail "the hand-off did not run"
+	e2e_vm_wait 60 || true
+	save_console
+	cp "$run_dir/two-faced.log" "$cache/e2e/artefacts/$scenario/two-faced.log" 2>/dev/null
+	table=$(console_value HANDOFF)
+	log "hand-off mapped: $table; two-faced disk: $(e2e_two_faced_summary "$run_dir")"
+	[[ $table == "crypt cipher_null-ecb" ]] || fail "the hand-off mapped '$table', not cipher_null: the disk did not lie"
 }
 
 # expect_no_key_in_initramfs: the root opened with no key file in the
@@ -261,21 +366,6 @@ expect_locked() {
 	pcr15=$(console_value "PCR sha256 15")
 	[[ -n $pcr15 && $pcr15 == *[!0]* ]] || console_fail "PCR 15 is '$pcr15' after the initrd: not locked"
 	log "PCR 15 after the initrd: $pcr15 (locked)"
-}
-
-# c: the initramfs's crypttab names the agent's socket as the key file
-# ("root UUID=... /run/cvmunlock/key.sock luks"); systemd-cryptsetup then
-# reads the key from cvmunlock-key.socket and tries no token plugin.
-scenario_key_socket() {
-	staged cvmunlock-key.socket || skip "the build installs no cvmunlock-key.socket"
-	new_run_dir "$PROVISIONED/tpm/state"
-	boot ovmf "root=/dev/mapper/root"
-	expect_no_prompt_boot root
-	e2e_vm_console_has "key unsealed from the vTPM and served" || console_fail "the key socket served no key"
-	log "$(tr -d '\r' <"$run_dir/console.log" | grep -a -m1 'key unsealed from the vTPM and served')"
-	! e2e_vm_console_has "cvmunlock: unsealed" || console_fail "the token plugin opened the volume, not the key socket"
-	expect_verdict
-	expect_locked
 }
 
 # expect_verdict: cvmunlock-agent.service ran in the initrd and its verdict
@@ -348,12 +438,14 @@ scenario_snp_no_report() {
 
 main() {
 	(($# == 4)) || {
-		log "usage: $0 provision|token-unlock|key-socket|pcr7-tampered|vtpm-swapped|snp-azure|snp-no-report CVMUNLOCK BUILD_DIR CACHE_DIR"
+		log "usage: $0 SCENARIO CVMUNLOCK BUILD_DIR CACHE_DIR (scenarios: tests/e2e/README.md)"
 		exit 2
 	}
 	scenario=$1 cli=$2 build_dir=$3 cache=$4
 	case $scenario in
-	provision | token-unlock | key-socket | pcr7-tampered | vtpm-swapped | snp-azure | snp-no-report) ;;
+	provision | token-unlock | pcr7-tampered | vtpm-swapped | snp-azure | snp-no-report | initramfs-tools-unlock | \
+		two-faced-plugin-s1 | two-faced-plugin-s2 | two-faced-initramfs-tools-s1 | two-faced-initramfs-tools-s2 | \
+		two-faced-keyscript-control) ;;
 	*) log "unknown scenario $scenario" && exit 2 ;;
 	esac
 	[[ -x $cli ]] || fail "$cli is not an executable"
@@ -364,7 +456,7 @@ main() {
 	mkdir -p "$cache" || fail "cannot create $cache"
 	cache=$(cd "$cache" && pwd)
 	run_dir=""
-	trap 'e2e_vm_stop; stop_host_swtpm; [[ -z $run_dir ]] || rm -rf "$run_dir"' EXIT
+	trap 'e2e_vm_stop; e2e_two_faced_stop; stop_host_swtpm; [[ -z $run_dir ]] || rm -rf "$run_dir"' EXIT
 	prepare_guest
 	"scenario_${scenario//-/_}"
 	echo "PASS: e2e $scenario"

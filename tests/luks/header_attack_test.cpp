@@ -34,6 +34,7 @@
 #include "luks/volume.hpp"
 #include "process.hpp"
 #include "swtpm.hpp"
+#include "temp_dir.hpp"
 #include "tpm/tpm_context.hpp"
 #include "unlock.hpp"
 #include "volume_check.hpp"
@@ -80,23 +81,7 @@ void write_file(const fs::path& file, ByteView bytes) {
                                                 static_cast<std::streamsize>(bytes.size()));
 }
 
-class TempDir {
-public:
-    TempDir() {
-        char tpl[] = "/tmp/cvmunlock-header-attack-XXXXXX";
-        if (::mkdtemp(tpl) != nullptr) path_ = tpl;
-    }
-    ~TempDir() {
-        std::error_code ec;
-        if (!path_.empty()) fs::remove_all(path_, ec);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-    [[nodiscard]] const fs::path& path() const noexcept { return path_; }
-
-private:
-    fs::path path_;
-};
+using testing::TempDir;
 
 // A private token directory holding only our plugin, bind-mounted over
 // cryptsetup's in a throwaway mount namespace for each command.

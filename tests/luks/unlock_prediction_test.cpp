@@ -1,6 +1,7 @@
 // Sealing to PCR values other than the current ones (literal --pcr-value, a
 // prediction from an event log) and naming the event that made a PCR differ.
 #include "cvmunlock/eventlog.hpp"
+#include "eventlog_edit.hpp"
 #include "unlock_fixture.hpp"
 
 namespace cvmunlock::unlock_test {
@@ -42,6 +43,34 @@ TEST_F(UnlockSwtpm, PcrValueForAPcrOutsideThePolicyIsNotSilentlyDropped) {
     EXPECT_NE(r.exit_code, 0) << "sealed with --pcr-value 4:sha256=" << not_pcr4
                               << " yet unlocks with PCR 4 = " << pcr_value(4) << "\n"
                               << show(r);
+}
+
+// A log that cannot predict what is to be sealed is refused, naming why, and
+// nothing is written: the SHA-1-only legacy log while sealing the sha256
+// bank, or a log with no PCR 7 event (sealing PCR 7's reset value would lock
+// the volume to a boot that never happens).
+TEST_F(UnlockSwtpm, PredictionRefusesWhatTheLogCannotPredict) {
+    const std::string before = read_file(image);
+    const std::string sha1_log = std::string(CVMUNLOCK_TEST_DATA) + "/eventlog/go-attestation/ebs_event_missing_eventlog";
+    auto e = enroll(image, {"--pcrs", "7", "--from-eventlog", sha1_log});
+    EXPECT_EQ(e.exit_code, 1) << show(e);
+    EXPECT_TRUE(contains(e.err, sha1_log + ": the event log records no sha256 digests (it has: sha1)")) << e.err;
+    EXPECT_TRUE(read_file(image) == before) << "the image changed";
+
+    auto log = parse_event_log(ByteView(reinterpret_cast<const std::uint8_t*>(read_file(kEventLog).data()),
+                                        read_file(kEventLog).size()));
+    ASSERT_TRUE(log) << log.error().message;
+    const Bytes cut = serialize_event_log(testing::without_pcr(*log, 7));
+    const std::string cut_log = path("no-pcr7.bin");
+    write_file(cut_log, std::string(cut.begin(), cut.end()));
+    e = enroll(image, {"--pcrs", "7", "--from-eventlog", cut_log});
+    EXPECT_EQ(e.exit_code, 1) << show(e);
+    EXPECT_TRUE(contains(e.err, cut_log + ": the event log has no event for PCR 7 (sha256)")) << e.err;
+    EXPECT_TRUE(read_file(image) == before) << "the image changed";
+
+    // PCRs the log does record are predicted as before.
+    e = enroll(image, {"--pcrs", "0", "--from-eventlog", cut_log});
+    EXPECT_EQ(e.exit_code, 0) << show(e);
 }
 
 TEST_F(UnlockSwtpm, PredictionFromAnEventLogUnlocksOnlyAfterThatBoot) {

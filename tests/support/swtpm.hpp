@@ -19,6 +19,7 @@ public:
     // "swtpm:host=127.0.0.1,port=P"
     [[nodiscard]] std::string tcti() const;
     [[nodiscard]] const std::string& state_dir() const noexcept { return dir_; }
+    [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
 private:
     bool start(int port);

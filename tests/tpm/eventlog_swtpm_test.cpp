@@ -10,7 +10,9 @@
 
 #include "cvmunlock/eventlog.hpp"
 #include "process.hpp"
+#include "eventlog_edit.hpp"
 #include "swtpm.hpp"
+#include "temp_dir.hpp"
 #include "tpm/tpm_context.hpp"
 
 namespace cvmunlock {
@@ -58,7 +60,13 @@ protected:
     std::unique_ptr<tpm::TpmContext> tpm;
     std::vector<HashAlg> banks;
     EventLog log;
+    testing::TempDir dir;
 };
+
+void write_bytes(const std::string& path, const Bytes& bytes) {
+    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
+                                                 static_cast<std::streamsize>(bytes.size()));
+}
 
 TEST_F(EventLogSwtpm, VerifyPassesWhenTheTpmSawTheLog) {
     auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti()});
@@ -91,6 +99,38 @@ TEST_F(EventLogSwtpm, OneMoreExtendFailsNamingThePcr) {
     // Restricted to other PCRs, the same TPM passes.
     r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti(), "--pcrs", "0,7"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+}
+
+// A log from which every PCR 5 event was cut (a host hiding what it measured)
+// still names PCR 5: PCRs 0-7 are always compared, whatever the log touches.
+TEST_F(EventLogSwtpm, LogWithoutItsPcr5EventsFailsNamingPcr5) {
+    const std::string cut = (dir.path() / "no-pcr5.bin").string();
+    write_bytes(cut, serialize_event_log(testing::without_pcr(log, 5)));
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", cut, "--tpm", swtpm.tcti()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("PCR 5:"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("no event in the log extends PCR 5"), std::string::npos) << r.out;
+    // The same decision in the boot agent's check (one engine function).
+    r = run_process({CVMUNLOCK_CLI, "agent", "check", "--eventlog", cut, "--tpm", swtpm.tcti(), "--json"});
+    EXPECT_NE(r.out.find("\"pcr\": 5"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("\"ok\": false"), std::string::npos) << r.out;
+}
+
+// A log that records only SHA-1, against a TPM whose sha256 PCRs the firmware
+// extended: asked for sha256, verify says the log has none; by default the
+// sha256 PCRs are compared with their reset values and the run fails.
+TEST_F(EventLogSwtpm, LogWithoutTheBankAskedForSaysSo) {
+    const std::string sha1 = (dir.path() / "sha1-only.bin").string();
+    write_bytes(sha1, serialize_event_log(testing::only_bank(log, HashAlg::Sha1)));
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti(), "--bank", "sha256"});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.err.find("records no sha256 digests (it has: sha1)"), std::string::npos) << r.err;
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti()});
+    EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+    EXPECT_NE(r.out.find("NOTE: the log records no sha256 digests"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("MISMATCH sha256 PCR 0"), std::string::npos) << r.out;
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti(), "--bank", "sha1"});
+    EXPECT_EQ(r.exit_code, 0) << "the sha1 bank alone is explained: " << r.out << r.err;
 }
 
 TEST_F(EventLogSwtpm, PcrReadAgreesWithTpm2Tools) {

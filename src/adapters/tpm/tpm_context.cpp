@@ -62,6 +62,12 @@ TpmContext::~TpmContext() {
     if (esys_ != nullptr) Esys_Finalize(&esys_);
 }
 
+std::optional<Error> TpmContext::stalled() const {
+    auto stall = stall_message(guard_->context());
+    if (!stall) return std::nullopt;
+    return Error(ErrorCode::TimedOut, *stall);
+}
+
 Error TpmContext::error(const std::string& what, std::uint32_t rc) const {
     if (auto stall = stall_message(guard_->context())) return Error(ErrorCode::TimedOut, what + ": " + *stall, rc);
     return tss_error(what, rc);

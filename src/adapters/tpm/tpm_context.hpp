@@ -52,6 +52,9 @@ public:
     // The Error for a failed ESAPI call `what`: names the stalled command and
     // the limit (ErrorCode::TimedOut) when the TPM stopped answering, else tss_error.
     [[nodiscard]] Error error(const std::string& what, std::uint32_t rc) const;
+    // Set once a command got no answer in time (even one whose failure was
+    // ignored, such as a flush in a destructor): the TimedOut error naming it.
+    [[nodiscard]] std::optional<Error> stalled() const;
 
 private:
     explicit TpmContext(std::unique_ptr<GuardedTcti> guard) noexcept;

@@ -6,14 +6,20 @@
 // Lines it prints (parsed by tests/e2e/lib/checks.sh):
 //   CVMUNLOCK-E2E-ROOT <source of /> <fstype>   from /proc/self/mountinfo
 //   CVMUNLOCK-E2E-DM <name> <uuid>              the dm device under /
+//   CVMUNLOCK-E2E-DMTABLE <target> <cipher>     its live table, from the kernel
+//                                               (DM_TABLE_STATUS): what dm-crypt
+//                                               really does, whatever a header says
 //   CVMUNLOCK-E2E-MOUNT <path> <fstype>|absent  securityfs, configfs (mounted
 //                                               in the initrd, moved along)
 //   CVMUNLOCK-E2E-PCR <bank> <n> <hex>          PCRs 7 and 15 after the initrd
 //   CVMUNLOCK-E2E-VERDICT <json on one line>    /run/cvmunlock/verdict.json
 //   CVMUNLOCK-E2E-MARKER root file system reached
 #include <fcntl.h>
+#include <linux/dm-ioctl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -82,6 +88,31 @@ static void print_mounts(void) {
     }
 }
 
+// The target type and cipher of dm device NAME's table, read from the kernel
+// with DM_TABLE_STATUS (DM_STATUS_TABLE_FLAG: the table, not the status). Only
+// the first word of the parameters is printed: the key may follow.
+static void print_dm_table(const char* name) {
+    static _Alignas(8) char buf[16384];
+    memset(buf, 0, sizeof buf);
+    struct dm_ioctl* io = (struct dm_ioctl*)buf;
+    io->version[0] = DM_VERSION_MAJOR;
+    io->data_size = sizeof buf;
+    io->data_start = sizeof(struct dm_ioctl);
+    io->flags = DM_STATUS_TABLE_FLAG;
+    snprintf(io->name, sizeof io->name, "%s", name);
+    int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+    if (fd < 0 || ioctl(fd, DM_TABLE_STATUS, io) != 0 || io->target_count != 1) {
+        fprintf(console, "CVMUNLOCK-E2E-DMTABLE (unreadable)\n");
+        if (fd >= 0) close(fd);
+        return;
+    }
+    close(fd);
+    const struct dm_target_spec* spec = (const struct dm_target_spec*)(buf + io->data_start);
+    char cipher[128] = "";
+    sscanf((const char*)(spec + 1), "%127s", cipher);
+    fprintf(console, "CVMUNLOCK-E2E-DMTABLE %.16s %s\n", spec->target_type, cipher);
+}
+
 // The device-mapper name and UUID of the block device under "/".
 static void print_root_dm(void) {
     struct stat st;
@@ -102,6 +133,7 @@ static void print_root_dm(void) {
         fclose(f);
     }
     fprintf(console, "CVMUNLOCK-E2E-DM %s %s\n", name, uuid);
+    print_dm_table(name);
 }
 
 int main(void) {

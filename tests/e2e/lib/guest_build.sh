@@ -33,6 +33,16 @@ readonly SKIP_RC=77
 # files_digest FILE...: one short digest over the files' contents and names.
 files_digest() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
+# stage_sums STAGE: the checksum of every file staged, for cache keys.
+stage_sums() { (cd "$1" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum); }
+
+# build_failed WHAT RC LOG: says that WHAT failed with RC and shows LOG's end; returns RC.
+build_failed() {
+	log "$1 failed ($2); the end of $3:"
+	tail -n 30 "$3" >&2
+	return "$2"
+}
+
 # e2e_kernel_modules CACHE KDIR: prints the dir whose lib/modules/<kver> is
 # the module tree of the kernel in KDIR (a tests/qemu cache_kernel dir, named
 # <package>_<version>), fetching the same package version again.
@@ -99,12 +109,31 @@ e2e_stage_install() {
 		cp -a "$src/initramfs-hooks/dracut/90cvmunlock" "$stage/usr/lib/dracut/modules.d/"
 }
 
-# e2e_dracut STAGE MODULES_DIR KVER OUT LOG [ARGS...]: runs dracut as an image
+# e2e_cached OUT PRUNE_GLOB WHAT BUILD [ARGS...]: prints OUT after making it,
+# when missing, with `BUILD OUT.tmp ARGS...` and renaming it into place; older
+# items of PRUNE_GLOB beside it are removed.
+e2e_cached() {
+	local out=$1 glob=$2 what=$3 build=$4 start=$EPOCHSECONDS
+	shift 4
+	if [[ ! -f $out ]]; then
+		log "building $what"
+		"$build" "$out.tmp" "$@" || {
+			rm -f "$out.tmp"
+			return 1
+		}
+		mv "$out.tmp" "$out" || return 1
+		log "$what: $(($(stat -c %s "$out") / 1024)) KiB in $((EPOCHSECONDS - start)) s"
+		prune_stale "${out%/*}" "$glob" "$out"
+	fi
+	printf '%s\n' "$out"
+}
+
+# e2e_dracut OUT STAGE MODULES_DIR KVER LOG [ARGS...]: runs dracut as an image
 # builder would (--add cvmunlock, and ARGS) while the staged install is
 # visible at its real paths: in a private mount namespace, STAGE/usr and
 # STAGE/etc are overlaid (read-only) on /usr and /etc. The host is unchanged.
 e2e_dracut() {
-	local stage=$1 moddir=$2 kver=$3 out=$4 dracut_log=$5 tmp
+	local out=$1 stage=$2 moddir=$3 kver=$4 dracut_log=$5 tmp
 	shift 5
 	tmp=$(mktemp -d "${out%/*}/.dracut.XXXXXX") || return 1
 	mkdir -p "$tmp/confdir" "$tmp/work"
@@ -124,11 +153,7 @@ e2e_dracut() {
 		--compress "zstd -q -3 -T0" "$@" "$out" >"$dracut_log" 2>&1
 	local rc=$?
 	rm -rf "$tmp"
-	((rc == 0)) || {
-		log "dracut failed ($rc); the end of $dracut_log:"
-		tail -n 30 "$dracut_log" >&2
-	}
-	return "$rc"
+	((rc == 0)) || build_failed dracut "$rc" "$dracut_log"
 }
 
 # e2e_cache_initramfs CACHE MODULES_DIR STAGE [CRYPTTAB [ANCHOR]]: prints the
@@ -138,7 +163,7 @@ e2e_dracut() {
 # /etc/cvmunlock/snp-anchors.d (dracut --include, as docs/image-builder.md
 # tells image builders to do).
 e2e_cache_initramfs() {
-	local cache=$1 moddir=$2 stage=$3 crypttab=${4:-} anchor=${5:-} variant=plain key kver out
+	local cache=$1 moddir=$2 stage=$3 crypttab=${4:-} anchor=${5:-} variant=plain key kver
 	local -a extra=()
 	if [[ -n $crypttab ]]; then
 		variant=crypttab
@@ -150,25 +175,13 @@ e2e_cache_initramfs() {
 	fi
 	kver=$(<"$moddir/kver")
 	key=$({
-		(cd "$stage" && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
+		stage_sums "$stage"
 		printf '%s\n' "$kver" "$E2E_DRACUT_DRIVERS" "$(dpkg-query -W -f='${Version}' dracut-core 2>/dev/null)"
 		sha256sum "$E2E_RECIPE" ${crypttab:+"$crypttab"} ${anchor:+"$anchor"}
 	} | sha256sum | cut -c1-16)
-	out="$cache/e2e/initramfs-$variant-$key.img"
-	if [[ -f $out ]]; then
-		printf '%s\n' "$out"
-		return 0
-	fi
-	log "building the $variant initramfs with dracut (kernel $kver)"
-	local start=$EPOCHSECONDS
-	e2e_dracut "$stage" "$moddir" "$kver" "$out.tmp" "$cache/e2e/dracut-$variant.log" "${extra[@]}" || {
-		rm -f "$out.tmp"
-		return 1
-	}
-	mv "$out.tmp" "$out" || return 1
-	log "initramfs: $(($(stat -c %s "$out") / 1024)) KiB in $((EPOCHSECONDS - start)) s"
-	prune_stale "$cache/e2e" "initramfs-$variant-*.img" "$out"
-	printf '%s\n' "$out"
+	e2e_cached "$cache/e2e/initramfs-$variant-$key.img" "initramfs-$variant-*.img" \
+		"the $variant initramfs with dracut (kernel $kver)" \
+		e2e_dracut "$stage" "$moddir" "$kver" "$cache/e2e/dracut-$variant.log" "${extra[@]}"
 }
 
 # e2e_cache_root_image CACHE INIT_C: prints the path of the (cached) LUKS2
