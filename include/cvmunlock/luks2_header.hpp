@@ -59,7 +59,8 @@ struct Luks2Header {
     std::optional<Luks2HeaderCopy> secondary;
     std::optional<Error> secondary_error;
     // Set by the parser (ignored by the serializer): both copies present, with the same
-    // hdr_size, seqid, label, checksum_alg, uuid, subsystem and a byte-identical JSON area.
+    // hdr_size, label, checksum_alg, uuid, subsystem and a byte-identical JSON area (the
+    // seqid may differ: whichever copy libcryptsetup loads, it loads the same metadata).
     bool copies_identical = false;
 
     // The copy libcryptsetup loads when both are valid: the higher seqid, the

@@ -39,6 +39,15 @@ Result<SecretBuffer> read_secret_file(const std::string& path) {
     return r;
 }
 
+Result<SecretBuffer> read_pin_file(const std::string& path) {
+    auto pin = read_secret_file(path);
+    if (!pin) return pin;
+    std::size_t n = 0;
+    while (n < pin->size() && pin->secret_bytes()[n] != '\n') ++n;
+    pin->resize(n);
+    return pin;
+}
+
 Result<SecretBuffer> prompt_secret(const std::string& prompt) {
     const int fd = ::open("/dev/tty", O_RDWR | O_CLOEXEC);
     if (fd < 0) return fail(ErrorCode::Unavailable, "no terminal to ask for " + prompt + " (use a file option)");

@@ -28,10 +28,18 @@ struct VerifyOptions {
 };
 
 // RFC 3339 in UTC or with an offset: 2025-06-01T00:00:00Z, 2025-06-01T02:00:00+02:00.
+// A date that does not exist (2025-02-30) is refused, not carried into March.
 std::optional<std::time_t> parse_rfc3339(const std::string& text) {
     std::tm tm{};
     const char* rest = strptime(text.c_str(), "%Y-%m-%dT%H:%M:%S", &tm);
     if (rest == nullptr) return std::nullopt;
+    std::tm check = tm;
+    const std::time_t as_utc = timegm(&check);
+    if (as_utc == static_cast<std::time_t>(-1) || check.tm_mday != tm.tm_mday || check.tm_mon != tm.tm_mon ||
+        check.tm_year != tm.tm_year || check.tm_hour != tm.tm_hour || check.tm_min != tm.tm_min ||
+        check.tm_sec != tm.tm_sec) {
+        return std::nullopt;
+    }
     long offset = 0;
     if (*rest == '.') {
         ++rest;

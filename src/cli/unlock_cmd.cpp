@@ -113,11 +113,8 @@ int run_unlock(const UnlockOptions& o) {
     rq.snp = snp_gate_config(o.snp_anchors);
     rq.snp.extra_certs = o.vcek;
     rq.pin = [&o]() -> std::optional<SecretBuffer> {
-        auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device) : read_secret_file(o.pin_file);
+        auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device) : read_pin_file(o.pin_file);
         if (!pin) return std::nullopt;
-        std::size_t n = 0;
-        while (n < pin->size() && pin->secret_bytes()[n] != '\n') ++n;
-        pin->resize(n);
         return std::move(*pin);
     };
     std::vector<std::uint32_t> commands;

@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "enroll.hpp"
+#include "wipe.hpp"
 #include "eventlog_cmd.hpp"
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
@@ -26,7 +27,6 @@ struct EnrollOptions {
     TpmOptions tpm;
     std::string lock_pcr = "15", unlock_key_file, pin_file;
     bool recovery = false, pin = false, persist_srk = false, wipe = false, json = false;
-    std::uint32_t pbkdf_memory = 0, pbkdf_iterations = 0, pbkdf_parallel = 0;
     std::string snp = "off", snp_evidence = "auto";
     std::vector<std::string> vcek, snp_anchors;
     SnpPolicyOptions snp_policy;
@@ -52,12 +52,8 @@ bool parse_pcr_value(const std::string& spec, HashAlg bank, std::map<std::uint32
 
 Result<std::optional<SecretBuffer>> read_pin(bool ask, const std::string& file) {
     if (!file.empty()) {
-        auto pin = read_secret_file(file);
+        auto pin = read_pin_file(file);
         if (!pin) return std::unexpected(pin.error());
-        // A PIN read from a file or pipe ends at its first newline.
-        std::size_t n = 0;
-        while (n < pin->size() && pin->secret_bytes()[n] != '\n') ++n;
-        pin->resize(n);
         return std::optional<SecretBuffer>(std::move(*pin));
     }
     if (!ask) return std::optional<SecretBuffer>();
@@ -106,9 +102,6 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.predict_from_eventlog = o.from_eventlog;
     rq.eventlog_path = o.eventlog;
     rq.recovery_key = o.recovery;
-    if (o.pbkdf_memory) rq.recovery_pbkdf.memory_kb = o.pbkdf_memory;
-    if (o.pbkdf_iterations) rq.recovery_pbkdf.iterations = o.pbkdf_iterations;
-    if (o.pbkdf_parallel) rq.recovery_pbkdf.parallel = o.pbkdf_parallel;
     rq.persist_srk = o.persist_srk;
     rq.wipe_others = o.wipe;
     return build_snp_requirement(o, rq);
@@ -136,6 +129,8 @@ int run_enroll(const EnrollOptions& o) {
                  {"pcr_bank", hash_alg_name(rep.enrolled.pcr_bank)}, {"pcrs", rep.enrolled.pcrs},
                  {"lock_pcr", rep.enrolled.lock_pcr ? json(*rep.enrolled.lock_pcr) : json()},
                  {"pin", rep.enrolled.pin.has_value()}, {"wiped_tokens", rep.wiped_tokens},
+                 {"wipe_kept", rep.wipe_notes},
+                 {"marked_recovery_keyslot", rep.marked_recovery_keyslot ? json(*rep.marked_recovery_keyslot) : json()},
                  {"recovery_keyslot", rep.recovery_keyslot ? json(*rep.recovery_keyslot) : json()}};
         if (rep.snp) out["snp"] = snp_verdict_json(*rep.snp);
         // The key is spliced in at output so that no std::string copy of it is left behind.
@@ -155,6 +150,12 @@ int run_enroll(const EnrollOptions& o) {
                      rep.token, rep.keyslot, std::string(hash_alg_name(rep.enrolled.pcr_bank)).c_str(),
                      json(rep.enrolled.pcrs).dump().c_str(),
                      rep.enrolled.lock_pcr ? (" + lock PCR " + std::to_string(*rep.enrolled.lock_pcr)).c_str() : "");
+        for (int t : rep.wiped_tokens) std::fprintf(stderr, "cvmunlock: removed the older token %d and its keyslot\n", t);
+        for (const auto& n : rep.wipe_notes) std::fprintf(stderr, "cvmunlock: %s\n", n.c_str());
+        if (rep.marked_recovery_keyslot) {
+            std::fprintf(stderr, "cvmunlock: keyslot %d, which the recovery key given opened, now carries a "
+                                 "systemd-recovery token\n", *rep.marked_recovery_keyslot);
+        }
         if (rep.recovery_keyslot) {
             std::fprintf(stderr, "cvmunlock: recovery key in keyslot %d; store it safely, it is shown only once:\n",
                          *rep.recovery_keyslot);
@@ -166,16 +167,32 @@ int run_enroll(const EnrollOptions& o) {
     return kExitOk;
 }
 
-int run_wipe(const std::string& device, int token) {
-    auto volume = luks::Volume::open(device);
-    if (!volume) return report_error("wipe " + device, volume.error());
-    auto wiped = engine::wipe_tokens(*volume, token >= 0 ? std::optional<int>(token) : std::nullopt);
-    if (!wiped) return report_error("wipe " + device, wiped.error());
-    if (wiped->empty()) {
-        std::fprintf(stderr, "cvmunlock: wipe %s: no cvmunlock token to remove\n", device.c_str());
-        return kExitRefused;
+struct WipeOptions {
+    std::string device, unlock_key_file, eventlog = kDefaultEventLog;
+    std::optional<int> token;
+    TpmOptions tpm;
+};
+
+int run_wipe(const WipeOptions& o) {
+    auto volume = luks::Volume::open(o.device);
+    if (!volume) return report_error("wipe " + o.device, volume.error());
+    auto target = tpm_target(o.tpm);
+    if (!target) return report_error("wipe", target.error());
+    engine::WipeRequest rq;
+    rq.token = o.token;
+    rq.tcti = target->tcti;
+    rq.limits = target->limits;
+    rq.eventlog_path = o.eventlog;
+    if (!o.unlock_key_file.empty()) {
+        auto key = read_secret_file(o.unlock_key_file);
+        if (!key) return report_error("wipe", key.error());
+        rq.unlock_key = std::move(*key);
     }
-    for (int id : *wiped) std::fprintf(stderr, "cvmunlock: removed token %d and its keyslot\n", id);
+    auto wiped = engine::wipe_tokens(*volume, rq);
+    if (!wiped) return report_error("wipe " + o.device, wiped.error());
+    for (const auto& n : wiped->kept) std::fprintf(stderr, "cvmunlock: %s\n", n.c_str());
+    std::fprintf(stderr, "cvmunlock: removed token(s) %s and keyslot(s) %s; still opens with %s\n",
+                 json(wiped->tokens).dump().c_str(), json(wiped->keyslots).dump().c_str(), wiped->way_in.c_str());
     return kExitOk;
 }
 }  // namespace
@@ -197,9 +214,6 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->add_option("--pin-file", e.pin_file, "Read the PIN from a file, or - for stdin");
     enroll->add_flag("--persist-srk", e.persist_srk, "Make the storage root key persistent at 0x81000001");
     enroll->add_flag("--wipe-slot", e.wipe, "Remove older cvmunlock tokens and their keyslots after enrolling");
-    enroll->add_option("--pbkdf-memory", e.pbkdf_memory, "Recovery keyslot: Argon2id memory cost (KiB)");
-    enroll->add_option("--pbkdf-force-iterations", e.pbkdf_iterations, "Recovery keyslot: Argon2id time cost");
-    enroll->add_option("--pbkdf-parallel", e.pbkdf_parallel, "Recovery keyslot: Argon2id threads");
     enroll->add_option("--snp", e.snp, "require: SEV-SNP evidence must verify and satisfy the policy before every "
                                        "unseal (checked now too); off: no SNP check")->capture_default_str();
     enroll->add_option("--snp-evidence", e.snp_evidence, "Where the evidence comes from: auto, sev-guest, tsm, azure-hcl")
@@ -211,13 +225,18 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->footer(kExitCodeHelp);
     enroll->final_callback([&exit_code]() { exit_code = run_enroll(e); });
 
-    static std::string wipe_device;
-    static int wipe_token = -1;
-    CLI::App* w = app.add_subcommand("wipe", "Remove cvmunlock tokens and their keyslots from a LUKS2 volume");
-    w->add_option("device", wipe_device, "LUKS2 device or image file")->required();
-    w->add_option("--token", wipe_token, "Only this token id");
+    static WipeOptions wo;
+    CLI::App* w = app.add_subcommand("wipe", "Remove cvmunlock tokens and their keyslots from a LUKS2 volume, "
+                                             "never the last way in");
+    w->add_option("device", wo.device, "LUKS2 device or image file")->required();
+    w->add_option("--token", wo.token, "Only this token id (0..31, a cvmunlock token)")->check(CLI::Range(0, 31));
+    w->add_option("--unlock-key-file", wo.unlock_key_file,
+                  "A passphrase or recovery key that keeps opening the volume (default: a cvmunlock token that "
+                  "is not removed and still unseals)");
+    add_tpm_options(w, wo.tpm);
+    w->add_option("--eventlog", wo.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
     w->footer(kExitCodeHelp);
-    w->final_callback([&exit_code]() { exit_code = run_wipe(wipe_device, wipe_token); });
+    w->final_callback([&exit_code]() { exit_code = run_wipe(wo); });
 
     add_unlock_commands(app, exit_code);
 }

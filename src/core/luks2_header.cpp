@@ -105,6 +105,7 @@ Result<nlohmann::json> parse_json_area(ByteView area, std::size_t base) {
     std::vector<std::set<std::string>> keys;
     bool duplicate = false;
     bool too_deep = false;
+    bool control_in_key = false;
     auto callback = [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json& parsed) {
         using E = nlohmann::json::parse_event_t;
         if (event == E::object_start || event == E::array_start) {
@@ -113,13 +114,18 @@ Result<nlohmann::json> parse_json_area(ByteView area, std::size_t base) {
         } else if (event == E::object_end && !keys.empty()) {
             keys.pop_back();
         } else if (event == E::key && !keys.empty()) {
-            duplicate |= !keys.back().insert(parsed.get<std::string>()).second;
+            const auto& key = parsed.get_ref<const std::string&>();
+            // json-c (libcryptsetup) ends a key at an escaped NUL: "segments\u0000" would be
+            // "segments" to it and another key to us. No LUKS2 key holds a control character.
+            control_in_key |= std::any_of(key.begin(), key.end(), [](char c) { return static_cast<unsigned char>(c) < 0x20; });
+            duplicate |= !keys.back().insert(key).second;
         }
         return true;
     };
     auto doc = nlohmann::json::parse(text.begin(), text.end(), callback, /*allow_exceptions=*/false);
     if (doc.is_discarded() || !doc.is_object()) return fail(ErrorCode::InvalidInput, at + ": not valid JSON");
     if (duplicate) return fail(ErrorCode::InvalidInput, at + ": an object has a duplicate key");
+    if (control_in_key) return fail(ErrorCode::InvalidInput, at + ": a key holds a NUL or control character");
     if (too_deep) return fail(ErrorCode::InvalidInput, at + ": nested deeper than 32 levels");
     return doc;
 }
@@ -210,9 +216,11 @@ Result<CopyParse> parse_copy(ByteView bytes, std::size_t base, bool secondary) {
     return CopyParse{Luks2HeaderCopy{std::move(*bin), std::move(*doc)}, area};
 }
 
-bool same_apart_from_salt(const Luks2BinaryHeader& a, const Luks2BinaryHeader& b) noexcept {
-    return a.hdr_size == b.hdr_size && a.seqid == b.seqid && a.label == b.label &&
-           a.checksum_alg == b.checksum_alg && a.uuid == b.uuid && a.subsystem == b.subsystem;
+// The seqid may differ (libcryptsetup loads the higher one and repairs the
+// other): with byte-identical JSON areas both copies say the same.
+bool same_apart_from_salt_and_seqid(const Luks2BinaryHeader& a, const Luks2BinaryHeader& b) noexcept {
+    return a.hdr_size == b.hdr_size && a.label == b.label && a.checksum_alg == b.checksum_alg && a.uuid == b.uuid &&
+           a.subsystem == b.subsystem;
 }
 
 Result<void> put_string(Bytes& out, std::size_t at, std::size_t size, const std::string& s,
@@ -284,7 +292,7 @@ Result<Luks2Header> parse_luks2_header(ByteView bytes) {
         header.secondary_error = secondary.error();
         return header;
     }
-    header.copies_identical = same_apart_from_salt(header.primary.binary, secondary->copy.binary) &&
+    header.copies_identical = same_apart_from_salt_and_seqid(header.primary.binary, secondary->copy.binary) &&
                               std::ranges::equal(primary->json_area, secondary->json_area);
     header.secondary = std::move(secondary->copy);
     return header;

@@ -143,6 +143,8 @@ void store_le64(Bytes& out, std::size_t offset, std::uint64_t v) {
     for (std::size_t i = 0; i < 8; ++i) out[offset + i] = static_cast<std::uint8_t>(v >> (8 * i));
 }
 
+constexpr std::uint32_t kMaxVmpl = 3;
+
 void load_fields(ByteView b, Report& r) {
     const std::uint8_t* p = b.data();
     r.version = load_le32(p + kVersionOffset);
@@ -228,6 +230,11 @@ Result<Report> parse_report(ByteView bytes) {
                                                  hex_offset(kSignatureAlgoOffset) + " is " +
                                                  std::to_string(r.signature_algo) +
                                                  ", expected 1 (ECDSA P-384/SHA-384)");
+    }
+    // SEV-SNP ABI (AMD 56860), ATTESTATION_REPORT: VMPL is 0..3 (there are four VMPLs).
+    if (r.vmpl > kMaxVmpl) {
+        return fail(ErrorCode::InvalidInput, "SNP report: VMPL at offset " + hex_offset(kVmplOffset) + " is " +
+                                                 std::to_string(r.vmpl) + ", expected 0 to 3");
     }
     if (auto ok = check_signer_info(r.signer_info); !ok) return std::unexpected(ok.error());
     if (auto ok = check_reserved(bytes, r.version); !ok) return std::unexpected(ok.error());

@@ -54,7 +54,9 @@ Result<void> parse_header(const json& doc, CvmToken& t) {
     }
     // Comparing json values never throws, whatever type the host wrote (value() would).
     if (!doc.contains("type") || doc["type"] != kTokenType) return bad("type", "not \"cvmunlock\"");
-    if (!doc.contains("version") || !doc["version"].is_number_integer() || doc["version"].get<int>() != kTokenVersion) {
+    // Compared as the unsigned number it is: get<int>() would read 4294967297 as 1.
+    if (!doc.contains("version") || !doc["version"].is_number_unsigned() ||
+        doc["version"].get<std::uint64_t>() != static_cast<std::uint64_t>(kTokenVersion)) {
         return bad("version", "unsupported (this build reads version " + std::to_string(kTokenVersion) + ")");
     }
     const json& slots = doc.contains("keyslots") ? doc["keyslots"] : json();

@@ -12,6 +12,7 @@
 #include "cvmunlock/tpm_policy.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/srk.hpp"
+#include "wipe.hpp"
 
 namespace cvmunlock::engine {
 
@@ -146,6 +147,33 @@ void record_events(CvmToken& token, const EnrollRequest& rq) {
     for (std::uint32_t pcr : token.pcrs) token.events[pcr] = event_digest_prefixes(*log, token.pcr_bank, pcr);
 }
 
+// The recovery keyslot as systemd-cryptenroll --recovery-key makes it, then
+// its systemd-recovery token (keyslot first: a crash in between leaves a
+// working recovery keyslot without its mark, never a token without a slot).
+Result<int> add_recovery_keyslot(luks::Volume& volume, const SecretBuffer& vk, const SecretBuffer& key) {
+    auto slot = volume.add_keyslot(vk, key.secret_view(), luks::minimal_pbkdf2("sha512"));
+    if (!slot) return std::unexpected(slot.error().context("adding the recovery keyslot"));
+    const nlohmann::json token{{"type", kRecoveryTokenType}, {"keyslots", {std::to_string(*slot)}}};
+    if (auto t = volume.add_token(token.dump()); !t) return std::unexpected(t.error().context("marking the recovery keyslot"));
+    return *slot;
+}
+
+// A recovery key opened `slot`: give it its systemd-recovery token if no token names it yet.
+Result<bool> mark_recovery_keyslot(luks::Volume& volume, int slot) {
+    auto tokens = volume.tokens();
+    if (!tokens) return std::unexpected(tokens.error());
+    for (const auto& t : *tokens) {
+        const auto doc = nlohmann::json::parse(t.json, nullptr, false);
+        if (!doc.is_object() || !doc.contains("keyslots") || !doc["keyslots"].is_array()) continue;
+        for (const auto& k : doc["keyslots"]) {
+            if (k == std::to_string(slot)) return false;
+        }
+    }
+    const nlohmann::json token{{"type", kRecoveryTokenType}, {"keyslots", {std::to_string(slot)}}};
+    if (auto t = volume.add_token(token.dump()); !t) return std::unexpected(t.error().context("marking recovery keyslot " + std::to_string(slot)));
+    return true;
+}
+
 struct NewSeal {
     CvmToken token;
     SecretBuffer sealed_data;
@@ -182,11 +210,9 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (auto r = validate_luks2_metadata(nlohmann::json::parse(*json, nullptr, false), rq.header_policy, std::nullopt); !r) {
         return std::unexpected(Error(ErrorCode::PolicyRefused, "refusing to enroll into an unacceptable LUKS2 header: " + r.error().message));
     }
-    if (rq.recovery_key) {
-        if (auto r = volume->check_pbkdf(rq.recovery_pbkdf); !r) return std::unexpected(r.error().context("recovery keyslot"));
-    }
-    auto vk = volume->volume_key(rq.unlock_key.secret_view(), -1);
-    if (!vk) return std::unexpected(vk.error());
+    auto opened = volume->volume_key(rq.unlock_key.secret_view(), -1);
+    if (!opened) return std::unexpected(opened.error());
+    const SecretBuffer* vk = &opened->volume_key;
     auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
     if (!tpm) return std::unexpected(tpm.error());
     auto sealed = seal_new_secret(**tpm, rq, *volume, *vk, report);
@@ -212,46 +238,27 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (rq.recovery_key) {
         auto key = make_recovery_key();
         if (!key) return std::unexpected(key.error());
-        auto rslot = volume->add_keyslot(*vk, key->secret_view(), rq.recovery_pbkdf);
-        if (!rslot) return std::unexpected(rslot.error().context("adding the recovery keyslot"));
+        auto rslot = add_recovery_keyslot(*volume, *vk, *key);
+        if (!rslot) return std::unexpected(rslot.error());
         report.recovery_keyslot = *rslot;
         report.recovery_key = std::move(*key);
     }
+    if (looks_like_recovery_key(rq.unlock_key.secret_view())) {
+        auto marked = mark_recovery_keyslot(*volume, opened->keyslot);
+        if (!marked) return std::unexpected(marked.error());
+        if (*marked) report.marked_recovery_keyslot = opened->keyslot;
+    }
     if (rq.wipe_others) {
-        auto tokens = volume->tokens();
-        if (!tokens) return std::unexpected(tokens.error());
-        for (const auto& t : *tokens) {
-            if (t.type != kTokenType || t.id == *id) continue;
-            auto wiped = wipe_tokens(*volume, t.id);
-            if (!wiped) return std::unexpected(wiped.error());
-            report.wiped_tokens.insert(report.wiped_tokens.end(), wiped->begin(), wiped->end());
+        WipeRequest wipe;
+        wipe.keep_tokens = {*id};
+        wipe.unlock_key = SecretBuffer::copy_of(rq.unlock_key.secret_view());
+        auto wiped = wipe_tokens(*volume, wipe);
+        if (!wiped && wiped.error().code != ErrorCode::NotFound) return std::unexpected(wiped.error().context("--wipe-slot"));
+        if (wiped) {
+            report.wiped_tokens = wiped->tokens;
+            report.wipe_notes = wiped->kept;
         }
     }
     return {};
 }
-
-Result<std::vector<int>> wipe_tokens(luks::Volume& volume, std::optional<int> only) {
-    auto tokens = volume.tokens();
-    if (!tokens) return std::unexpected(tokens.error());
-    std::vector<int> wiped;
-    for (const auto& t : *tokens) {
-        if (t.type != kTokenType || (only && *only != t.id)) continue;
-        auto doc = nlohmann::json::parse(t.json, nullptr, false);
-        // Token first, keyslot second: a crash in between leaves an orphan keyslot, never a token without its slot.
-        if (auto r = volume.remove_token(t.id); !r) return std::unexpected(r.error());
-        if (doc.is_object() && doc.contains("keyslots") && doc["keyslots"].is_array()) {
-            for (const auto& k : doc["keyslots"]) {
-                if (!k.is_string()) continue;
-                int slot = -1;
-                const std::string s = k.get<std::string>();
-                auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), slot);
-                if (ec != std::errc() || end != s.data() + s.size()) continue;
-                if (auto r = volume.destroy_keyslot(slot); !r) return std::unexpected(r.error());
-            }
-        }
-        wiped.push_back(t.id);
-    }
-    return wiped;
-}
-
 }  // namespace cvmunlock::engine

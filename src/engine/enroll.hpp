@@ -28,9 +28,10 @@ struct EnrollRequest {
     SecretBuffer unlock_key;                        // opens an existing keyslot
     std::optional<SecretBuffer> pin;
     std::uint32_t pin_iterations = 200000;
+    // A recovery key in its own keyslot, marked with a systemd-recovery token
+    // and stretched as systemd-cryptenroll does (PBKDF2-SHA512, 1000
+    // iterations: a 256-bit random key needs no stretching).
     bool recovery_key = false;
-    // Argon2id benchmarked to 2 s, at most 1 GiB and 4 threads (cryptsetup's defaults).
-    luks::Pbkdf recovery_pbkdf{"argon2id", "sha256", 0, 1048576, 4, 2000};
     bool persist_srk = false;
     bool wipe_others = false;                       // --wipe-slot: remove older cvmunlock tokens afterwards
     Luks2Policy header_policy;
@@ -43,14 +44,14 @@ struct EnrollReport {
     int keyslot = -1;
     std::optional<int> recovery_keyslot;
     SecretBuffer recovery_key;
+    // The unlock key was a recovery key whose keyslot had no token: it got its systemd-recovery token.
+    std::optional<int> marked_recovery_keyslot;
     std::vector<int> wiped_tokens;
+    std::vector<std::string> wipe_notes;  // keyslots kept by --wipe-slot, and why
     CvmToken enrolled;
     std::optional<SnpVerdict> snp;
 };
 
 Result<void> enroll_volume(const EnrollRequest& request, EnrollReport& report);
-
-// Removes cvmunlock tokens (all, or only `token`) and the keyslots they name.
-Result<std::vector<int>> wipe_tokens(luks::Volume& volume, std::optional<int> token);
 
 }  // namespace cvmunlock::engine

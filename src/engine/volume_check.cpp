@@ -41,7 +41,7 @@ Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& f
         return std::unexpected(std::move(r));
     }
     // The sealed pin, not the host-writable header, says which volume key is ours.
-    if (!volume_key_matches(volume.uuid(), *key, parts.pin, token_requirements(found.token))) {
+    if (!volume_key_matches(volume.uuid(), key->volume_key, parts.pin, token_requirements(found.token))) {
         Refusal r = refuse(Reason::HeaderAltered, "keyslot " + std::to_string(keyslot) +
                                                       " yields a volume key, or belongs to a volume (UUID " +
                                                       volume.uuid() + "), other than the one sealed in the vTPM: "
@@ -49,7 +49,7 @@ Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& f
         r.token = found.id;
         return std::unexpected(std::move(r));
     }
-    return std::move(*key);
+    return std::move(key->volume_key);
 }
 
 }  // namespace cvmunlock::engine

@@ -91,6 +91,16 @@ TEST(CliSnpVerify, EveryVectorGetsItsVerdictInText) {
     }
 }
 
+// A verification time that is no date (2025-02-30 would otherwise become March 2) is a usage error.
+TEST(CliSnpVerify, DateThatDoesNotExistIsRefused) {
+    const std::string tr = kSnp + "/trustee/";
+    for (const char* when : {"2025-02-30T00:00:00Z", "2025-13-01T00:00:00Z", "2025-06-01T24:00:00Z", "2025-06-01"}) {
+        auto r = verify({"--report", tr + "test-vlek-report.bin", "--certs", tr + "test-vlek.der", "--at", when});
+        EXPECT_EQ(r.exit_code, 2) << when << ": " << r.err;
+        EXPECT_NE(r.err.find("--at"), std::string::npos) << r.err;
+    }
+}
+
 TEST(CliSnpVerify, ExpiryNamesTheCertificateAndItsNotAfterIsTheBoundary) {
     const std::string tr = kSnp + "/trustee/";
     const std::vector<std::string> base{"--report", tr + "test-vlek-report.bin", "--certs", tr + "test-vlek.der"};

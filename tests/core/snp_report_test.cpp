@@ -157,7 +157,9 @@ TEST(SnpReport, SerializeOfParseIsTheInputForEveryVector) {
 // Every byte the parser does not validate is carried: change it and the
 // report still parses and serializes to the changed bytes.
 TEST(SnpReportMutation, EveryFieldByteIsKeptThroughTheRoundTrip) {
-    const std::vector<std::pair<std::size_t, std::size_t>> validated = {{0x000, 0x004}, {0x034, 0x038}, {0x048, 0x04C}};
+    // VERSION, SIGNATURE_ALGO, SIGNER_INFO, and VMPL (0..3).
+    const std::vector<std::pair<std::size_t, std::size_t>> validated = {
+        {0x000, 0x004}, {0x030, 0x034}, {0x034, 0x038}, {0x048, 0x04C}};
     for (const auto& v : report_vectors()) {
         SCOPED_TRACE(v.name);
         const Bytes raw = report_bytes(v.name);
@@ -171,6 +173,22 @@ TEST(SnpReportMutation, EveryFieldByteIsKeptThroughTheRoundTrip) {
             ASSERT_TRUE(r.has_value()) << "offset " << offset_text(i) << ": " << r.error().message;
             ASSERT_EQ(serialize_report(*r), m) << "offset " << offset_text(i);
         }
+    }
+}
+
+// VMPL is 0..3 (four VMPLs): a larger one is malformed, named with its offset.
+TEST(SnpReportMutation, VmplAboveThreeIsMalformed) {
+    Bytes m = read_data("snp/go-sev-guest/attestation.bin");
+    for (std::uint8_t vmpl : {std::uint8_t{0}, std::uint8_t{3}}) {
+        m[0x030] = vmpl;
+        EXPECT_TRUE(parse_report(m).has_value()) << int(vmpl);
+    }
+    for (std::uint32_t vmpl : {4u, 255u, 0x100u, 0xFFFFFFFFu}) {
+        for (int i = 0; i < 4; ++i) m[0x030 + i] = static_cast<std::uint8_t>(vmpl >> (8 * i));
+        auto r = parse_report(m);
+        ASSERT_FALSE(r.has_value()) << vmpl;
+        EXPECT_EQ(r.error().code, ErrorCode::InvalidInput);
+        EXPECT_NE(r.error().message.find("VMPL at offset 0x030"), std::string::npos) << r.error().message;
     }
 }
 

@@ -45,6 +45,8 @@ TEST(Token, RejectsEachBrokenFieldByName) {
         {"policy", "abcd"},            {"srk_name", 5},          {"tpm_public", "!!!!"},
         {"tpm_private", ""},           {"pin", json{{"kdf", "md5"}}}, {"events", json{{"7", json::array({"00"})}}},
         {"surprise", 1},           {"type", 1},              {"pin", json{{"kdf", 5}}},
+        // 2^32 + 1: read as an int it would be 1, the supported version.
+        {"version", 4294967297ULL}, {"version", -1},        {"version", 1.0},
     };
     for (const auto& c : cases) {
         json j = good_token();

@@ -62,7 +62,7 @@ protected:
     }
     std::vector<std::string> enroll(const std::string& img) {
         return {CVMUNLOCK_CLI, "enroll", img, "--tpm", swtpm.tcti(), "--pcrs", "7", "--unlock-key-file", dir + "/K",
-                "--recovery-key", "--pbkdf-memory", "32768", "--pbkdf-force-iterations", "4", "--pbkdf-parallel", "1",
+                "--recovery-key",
                 "--wipe-slot"};
     }
     testing::Swtpm swtpm;
@@ -77,7 +77,7 @@ TEST_F(CrashSafety, KilledEnrollAndWipeNeverLoseTheUserKey) {
     for (int i = 0; i < 24; ++i) {
         const auto delay = std::chrono::microseconds(std::uniform_int_distribution<int>(0, 400000)(rng));
         const bool wipe = i % 3 == 2;
-        std::vector<std::string> argv = wipe ? std::vector<std::string>{CVMUNLOCK_CLI, "wipe", img} : enroll(img);
+        std::vector<std::string> argv = wipe ? std::vector<std::string>{CVMUNLOCK_CLI, "wipe", img, "--unlock-key-file", dir + "/K"} : enroll(img);
         killed += run_and_kill(argv, delay) ? 1 : 0;
         // swtpm over TCP has no resource manager: a killed process leaves its transient
         // objects and sessions loaded. The kernel's /dev/tpmrm0 flushes them when the

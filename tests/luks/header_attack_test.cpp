@@ -531,6 +531,70 @@ TEST_F(HeaderAttack, TokenKeyslotAndDigestFromAnotherVolumeAreRefused) {
     expect_refused(img_, {"other than the one sealed in the vTPM"});
 }
 
+// One corpus, both front ends: for every header below, `cvmunlock unlock` (from
+// its snapshot) and the token plugin (inside stock cryptsetup, on what
+// libcryptsetup loaded) accept it or both refuse it. They share one check
+// (engine::checked_header): the header bytes parsed strictly, then
+// libcryptsetup's copy compared with them; so a JSON dialect that json-c reads
+// otherwise (comments, trailing commas, keys cut at NUL) cannot split them.
+TEST_F(HeaderAttack, UnlockAndThePluginAgreeOnEveryHeader) {
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [](json&) {}));  // compact JSON, keys sorted
+    const Bytes genuine = read_range(img_, 0, 1u << 20);
+    json null_segments = metadata_of(img_).at("segments");
+    null_segments["0"]["encryption"] = "cipher_null-ecb";
+    struct Case {
+        const char* name;
+        bool accepted;
+        std::function<void()> edit;
+    };
+    const std::vector<Case> corpus = {
+        {"genuine", true, [] {}},
+        {"a comment", false, [&] { rewrite_json_text(img_, R"("config":)", R"(/*x*/"config":)"); }},
+        {"a trailing comma", false, [&] { rewrite_json_text(img_, R"("segments":["0"])", R"("segments":["0",])"); }},
+        {"segments\\u0000 after segments", false,
+         [&] { rewrite_json_text(img_, R"("tokens":)", R"("segments\u0000":)" + null_segments.dump() + R"(,"tokens":)"); }},
+        {"a control character in a key", false, [&] { rewrite_json_text(img_, R"("config":)", R"("a\u0001b":1,"config":)"); }},
+        {"a duplicate segments key", false,
+         [&] { rewrite_json_text(img_, R"("tokens":)", R"("segments":)" + null_segments.dump() + R"(,"tokens":)"); }},
+        {"cipher_null segment", false,
+         [&] { rewrite_metadata(img_, [](json& m) { m["segments"]["0"]["encryption"] = "cipher_null-ecb"; }); }},
+        {"copies that differ only in seqid", true,
+         [&] {
+             auto h = header_of(img_);
+             ASSERT_TRUE(h);
+             h->secondary->binary.seqid -= 1;
+             auto bytes = serialize_luks2_header(*h);
+             ASSERT_TRUE(bytes);
+             write_at(img_, 0, *bytes);
+         }},
+        {"copies whose JSON differs", false,
+         [&] {
+             auto h = header_of(img_);
+             ASSERT_TRUE(h);
+             h->secondary->binary.seqid += 1;
+             h->secondary->metadata["segments"]["0"]["encryption"] = "cipher_null-ecb";
+             auto bytes = serialize_luks2_header(*h);
+             ASSERT_TRUE(bytes);
+             write_at(img_, 0, *bytes);
+         }},
+        {"token version 2^32 + 1", false,
+         [&] {
+             rewrite_metadata(img_, [&](json& m) { m["tokens"][std::to_string(token_)]["version"] = 4294967297ULL; });
+         }},
+    };
+    for (const auto& c : corpus) {
+        SCOPED_TRACE(c.name);
+        write_at(img_, 0, genuine);
+        ASSERT_NO_FATAL_FAILURE(c.edit());
+        const ProcessResult cli = unlock(img_);
+        const ProcessResult plugin = token_open(img_, tcti());
+        EXPECT_EQ(cli.exit_code == 0, plugin.exit_code == 0)
+            << "unlock: " << cli.exit_code << " " << cli.err << "\nplugin: " << plugin.exit_code << " " << plugin.err;
+        EXPECT_EQ(cli.exit_code == 0, c.accepted) << cli.err;
+        EXPECT_LT(plugin.exit_code, 128) << "cryptsetup was killed by a signal";
+    }
+}
+
 // 4. Check and use read the same bytes: the engine unlocks from a snapshot
 // taken before the host rewrote the disk (so libcryptsetup loaded the snapshot,
 // whose metadata it validates again), and refuses a snapshot of a rewritten

@@ -28,9 +28,6 @@ using nlohmann::json;
 using testing::ProcessResult;
 using testing::run_process;
 
-// Low Argon2 costs for the recovery keyslot, so that the suite stays fast.
-inline const std::vector<std::string> kLowRecoveryCost = {"--pbkdf-memory", "32768", "--pbkdf-force-iterations", "4",
-                                                          "--pbkdf-parallel", "1"};
 inline const std::string kEventLog =
     std::string(CVMUNLOCK_TEST_DATA) + "/eventlog/go-tpm-tools/ubuntu-2404-amd-sevsnp.bin";
 // Built beside the CLI (tests/tpm): build/src/cli/cvmunlock -> build/tests/tpm/cvmunlock-test-extend-log.
@@ -139,7 +136,6 @@ protected:
 
     ProcessResult enroll(const std::string& img, const std::vector<std::string>& extra = {}) {
         std::vector<std::string> args = {"enroll", img, "--tpm", tpm.tcti(), "--unlock-key-file", key_file};
-        args.insert(args.end(), kLowRecoveryCost.begin(), kLowRecoveryCost.end());
         args.insert(args.end(), extra.begin(), extra.end());
         return cli(args);
     }
@@ -175,6 +171,16 @@ protected:
             if (t.value("type", "") == "cvmunlock") ids.push_back(std::stoi(id));
         }
         return ids;
+    }
+
+    // Replaces token `id` of `img` with `edited`, as a host editing the header would (stock cryptsetup).
+    void replace_token(const std::string& img, int id, const json& edited) {
+        const std::string file = path("edited-token.json");
+        write_file(file, edited.dump());
+        auto r = run_process({"cryptsetup", "token", "import", "--token-id", std::to_string(id), "--token-replace",
+                              "--json-file", file, img});
+        ASSERT_EQ(r.exit_code, 0) << show(r);
+        ASSERT_EQ(exported_token(img, id), edited);  // the edit really is in the header
     }
 
     // Does stock cryptsetup accept the whole content of key_path as a passphrase?

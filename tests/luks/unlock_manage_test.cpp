@@ -1,4 +1,6 @@
 // status, wipe and enroll --wipe-slot, checked against what stock cryptsetup sees.
+#include <regex>
+
 #include "unlock_fixture.hpp"
 
 namespace cvmunlock::unlock_test {
@@ -57,7 +59,14 @@ TEST_F(UnlockSwtpm, WipeRemovesTheTokenAndItsKeyslotOnly) {
     auto imp = run_process({"cryptsetup", "token", "import", "--json-file", foreign, "--token-id", "5", image});
     ASSERT_EQ(imp.exit_code, 0) << show(imp);
 
-    auto w = cli({"wipe", image});
+    // Without a way in that stays (every cvmunlock token goes), nothing is changed.
+    const std::string untouched = read_file(image);
+    auto w = cli({"wipe", image, "--tpm", tpm.tcti()});
+    EXPECT_EQ(w.exit_code, 1) << show(w);
+    EXPECT_TRUE(contains(w.err, "needs a way in")) << w.err;
+    EXPECT_TRUE(read_file(image) == untouched) << "a refused wipe changed the image";
+
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--unlock-key-file", key_file});
     EXPECT_EQ(w.exit_code, 0) << show(w);
     const json meta = luks_metadata(image);
     EXPECT_TRUE(cvmunlock_token_ids(image).empty()) << meta.dump(2);
@@ -72,7 +81,7 @@ TEST_F(UnlockSwtpm, WipeRemovesTheTokenAndItsKeyslotOnly) {
 
     auto r = unlock(image);
     EXPECT_EQ(r.exit_code, 5) << "no cvmunlock token left: " << show(r);
-    w = cli({"wipe", image});
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--unlock-key-file", key_file});
     EXPECT_EQ(w.exit_code, 1) << "nothing left to wipe: " << show(w);
 }
 
@@ -100,6 +109,90 @@ TEST_F(UnlockSwtpm, EnrollWipeSlotReplacesTheOlderToken) {
     auto r = unlock(image, {"--json"});
     EXPECT_EQ(r.exit_code, 0) << show(r);
     EXPECT_EQ(parse_json(r.out).value("token", -1), ids[0]) << r.out;
+}
+
+// A token whose "keyslots" was edited (by a host, or gone stale) to name the
+// user's keyslot: wipe removes the token, but never a keyslot the way in opens,
+// nor one that is not shaped like a keyslot cvmunlock makes.
+TEST_F(UnlockSwtpm, WipeNeverDestroysTheUsersKeyslotWhateverTheTokenSays) {
+    auto e = enroll(image, {"--pcrs", "7", "--recovery-key", "--json"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const json enrolled = parse_json(e.out);
+    const std::string recovery_file = path("recovery.key");
+    write_file(recovery_file, enrolled.value("recovery_key", ""));
+    json token = exported_token(image, 0);
+    token["keyslots"] = json::array({"0"});
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, 0, token));
+
+    // The way in is the user's own key: its keyslot is never touched.
+    const std::string copy = path("copy.img");
+    write_file(copy, read_file(image));
+    auto w = cli({"wipe", copy, "--tpm", tpm.tcti(), "--unlock-key-file", key_file});
+    EXPECT_EQ(w.exit_code, 0) << show(w);
+    EXPECT_TRUE(contains(w.err, "keyslot 0 (named by token 0) kept: it opens with the key given")) << w.err;
+    EXPECT_TRUE(opens(copy, key_file));
+    EXPECT_TRUE(cvmunlock_token_ids(copy).empty());
+
+    // The way in is the recovery key: keyslot 0 is not shaped like ours, so it stays too.
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--unlock-key-file", recovery_file});
+    EXPECT_EQ(w.exit_code, 0) << show(w);
+    EXPECT_TRUE(contains(w.err, "keyslot 0 (named by token 0) kept: it is not a keyslot cvmunlock makes")) << w.err;
+    EXPECT_TRUE(opens(image, key_file));
+    EXPECT_TRUE(opens(image, recovery_file));
+}
+
+// Without a key, a cvmunlock token that stays and still unseals is the way in;
+// --token takes the id of a cvmunlock token only; and no wipe leaves a volume
+// whose every keyslot needs a cvmunlock token.
+TEST_F(UnlockSwtpm, WipeKeepsAWayInThatOpensWithoutOurToken) {
+    ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
+    ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
+    ASSERT_EQ(cvmunlock_token_ids(image), (std::vector<int>{0, 1}));
+
+    auto w = cli({"wipe", image, "--tpm", tpm.tcti(), "--token", "40"});
+    EXPECT_EQ(w.exit_code, 2) << show(w);
+    const std::string foreign = path("foreign.json");
+    write_file(foreign, R"({"type":"other-vendor","keyslots":["0"]})");
+    ASSERT_EQ(run_process({"cryptsetup", "token", "import", "--json-file", foreign, "--token-id", "5", image}).exit_code, 0);
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--token", "5"});
+    EXPECT_EQ(w.exit_code, 1) << show(w);
+    EXPECT_TRUE(contains(w.err, "not a cvmunlock one")) << w.err;
+
+    // No key given: token 1, which stays and still unseals, is the way in for wiping token 0.
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--token", "0"});
+    EXPECT_EQ(w.exit_code, 0) << show(w);
+    EXPECT_TRUE(contains(w.err, "still opens with token 1, which still unseals")) << w.err;
+    EXPECT_EQ(cvmunlock_token_ids(image), std::vector<int>{1});
+    EXPECT_EQ(unlock(image).exit_code, 0);
+
+    // Only the passphrase keyslot 0 opens without a cvmunlock token: remove it, and no
+    // wipe goes through any more, whatever still unseals.
+    ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
+    ASSERT_EQ(run_process({"cryptsetup", "luksKillSlot", "--batch-mode", image, "0"}).exit_code, 0);
+    const std::string before = read_file(image);
+    w = cli({"wipe", image, "--tpm", tpm.tcti(), "--token", "1"});
+    EXPECT_EQ(w.exit_code, 1) << show(w);
+    EXPECT_TRUE(contains(w.err, "no keyslot would be left that opens without a cvmunlock token")) << w.err;
+    EXPECT_TRUE(read_file(image) == before);
+}
+
+// A recovery keyslot made before recovery keys carried their systemd-recovery
+// token gets it when the recovery key is given to enroll as the unlock key.
+TEST_F(UnlockSwtpm, EnrollWithARecoveryKeyMarksItsKeyslot) {
+    const std::string recovery = "ccbbddee-ffgghhii-jjkkllnn-rrttuuvv-ccbbddee-ffgghhii-jjkkllnn-rrttuuvv";
+    const std::string recovery_file = path("old-recovery.key");
+    write_file(recovery_file, recovery);
+    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
+                            "1000", "--key-file", key_file, image, recovery_file});
+    ASSERT_EQ(add.exit_code, 0) << show(add);
+    auto listed = run_process({"systemd-cryptenroll", image});
+    EXPECT_FALSE(contains(listed.out, "recovery")) << listed.out;
+
+    auto e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", recovery_file, "--json"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    EXPECT_EQ(parse_json(e.out).value("marked_recovery_keyslot", json()), 1) << e.out;
+    listed = run_process({"systemd-cryptenroll", image});
+    EXPECT_TRUE(std::regex_search(listed.out, std::regex("\\s1\\s+recovery"))) << listed.out;
 }
 
 }  // namespace

@@ -142,15 +142,6 @@ protected:
         return ids.empty() ? json() : exported_token(image, ids.front());
     }
 
-    void replace_token(int id, const json& edited) {
-        const std::string file = path("edited-token.json");
-        write_file(file, edited.dump());
-        auto r = run_process({"cryptsetup", "token", "import", "--token-id", std::to_string(id), "--token-replace",
-                              "--json-file", file, image});
-        ASSERT_EQ(r.exit_code, 0) << show(r);
-        ASSERT_EQ(exported_token(image, id), edited);  // the edit really is in the header
-    }
-
     // Enrolls against a clean provisioning run and checks that it unlocks.
     void enroll_clean() {
         auto e = snp_enroll(provision("clean"));
@@ -295,14 +286,14 @@ TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
 
     json stripped = original;
     stripped.erase("snp");
-    ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), stripped));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, ids.front(), stripped));
     const json s = expect_refusal(snp_unlock(p), {"header was altered", "PIN or SEV-SNP requirement"});
     EXPECT_TRUE(field(s, "tpm_command_codes").empty()) << "refused before asking the vTPM anything: " << s.dump(2);
     expect_nothing_released();
 
     json relaxed = original;
     relaxed["snp"]["policy"]["allow_debug"] = true;
-    ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), relaxed));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, ids.front(), relaxed));
     const json j = expect_refused_by_tpm(snp_unlock(p), {"SEV-SNP requirement", "header was altered", "TPM2_Unseal"});
     EXPECT_TRUE(field(j, "snp").is_object()) << "the relaxed gate passed, then the TPM refused: " << j.dump(2);
     EXPECT_FALSE(contains(lower(field(j, "reason").dump()), "wrong pin")) << j.dump(2);  // no PIN here
@@ -314,7 +305,7 @@ TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
     EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), lockout_counter) << "a noDA object's failures must not count";
 
     // Control: the untouched token still refuses the debug guest, and unlocks a clean one.
-    ASSERT_NO_FATAL_FAILURE(replace_token(ids.front(), original));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, ids.front(), original));
     expect_refused_before_unseal(snp_unlock(p), {"debug"});
     expect_unlocked(snp_unlock(provision("clean-again")));
 }
@@ -347,7 +338,7 @@ TEST_F(UnlockSnp, PinAndSnpRequirementAreBothBound) {
     // The right PIN with a relaxed requirement: refused by the TPM all the same.
     json relaxed = original;
     relaxed["snp"]["policy"]["allow_debug"] = true;
-    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), relaxed));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, cvmunlock_token_ids(image).front(), relaxed));
     expect_refused_by_tpm(unlock(image, with_pin), {"wrong PIN", "SEV-SNP requirement", "header was altered"});
     auto k = cli({"unlock", image, "--tpm", tpm.tcti(), "--snp-anchors", anchors, "--pin-file", pin_file,
                   "--key-to-stdout"});
@@ -357,10 +348,10 @@ TEST_F(UnlockSnp, PinAndSnpRequirementAreBothBound) {
     // Stripped of "snp" (the PIN kept): the auth is the bare PIN's, not the sealed one.
     json stripped = original;
     stripped.erase("snp");
-    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), stripped));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, cvmunlock_token_ids(image).front(), stripped));
     expect_refused_by_tpm(unlock(image, with_pin), {"wrong PIN", "TPM2_Unseal"});
 
-    ASSERT_NO_FATAL_FAILURE(replace_token(cvmunlock_token_ids(image).front(), original));
+    ASSERT_NO_FATAL_FAILURE(replace_token(image, cvmunlock_token_ids(image).front(), original));
     expect_unlocked(unlock(image, with_pin));
 }
 

@@ -34,10 +34,10 @@ Result<crypt_device*> load(crypt_device* cd, const std::string& what) {
 }
 }  // namespace
 
-Pbkdf minimal_pbkdf2() {
+Pbkdf minimal_pbkdf2(const std::string& hash) {
     Pbkdf p;
     p.type = "pbkdf2";
-    p.hash = "sha256";
+    p.hash = hash;
     p.iterations = 1000;  // libcryptsetup's minimum for PBKDF2
     return p;
 }
@@ -77,16 +77,17 @@ Result<std::string> Volume::metadata_json() {
     return std::string(json);
 }
 
-Result<SecretBuffer> Volume::volume_key(ByteView passphrase, int keyslot) {
+Result<Volume::OpenedKeyslot> Volume::volume_key(ByteView passphrase, int keyslot) {
     const int size = crypt_get_volume_key_size(cd_);
     if (size <= 0) return fail(ErrorCode::InvalidInput, "the volume has no volume key size");
-    SecretBuffer key(static_cast<std::size_t>(size));
-    size_t key_size = key.size();
-    const int r = crypt_volume_key_get(cd_, keyslot, reinterpret_cast<char*>(key.secret_bytes()), &key_size,
+    OpenedKeyslot out{SecretBuffer(static_cast<std::size_t>(size)), -1};
+    size_t key_size = out.volume_key.size();
+    const int r = crypt_volume_key_get(cd_, keyslot, reinterpret_cast<char*>(out.volume_key.secret_bytes()), &key_size,
                                        reinterpret_cast<const char*>(passphrase.data()), passphrase.size());
     if (r < 0) return crypt_error(keyslot < 0 ? "no keyslot opens with this key" : "keyslot " + std::to_string(keyslot) + " does not open", r);
-    key.resize(key_size);
-    return key;
+    out.volume_key.resize(key_size);
+    out.keyslot = r;  // crypt_volume_key_get returns the keyslot that opened
+    return out;
 }
 
 namespace {

@@ -21,9 +21,11 @@ struct Pbkdf {
     std::uint32_t time_ms = 0;        // benchmark target when iterations == 0
 };
 
-// The cheapest PBKDF2 libcryptsetup accepts: for keyslots whose passphrase is a
-// 256-bit random secret, stretching adds nothing (docs/token-format.md).
-Pbkdf minimal_pbkdf2();
+// The cheapest PBKDF2 libcryptsetup accepts (1000 iterations): for keyslots
+// whose passphrase is a 256-bit random secret, stretching adds nothing
+// (docs/token-format.md). Our sealed keyslot uses sha256; the recovery
+// keyslot sha512, as systemd-cryptenroll --recovery-key makes it.
+Pbkdf minimal_pbkdf2(const std::string& hash = "sha256");
 
 // crypttab/cryptsetup activation options (crypttab(5): discard, readonly,
 // same-cpu-crypt, submit-from-crypt-cpus, no-read-workqueue, no-write-workqueue).
@@ -59,7 +61,12 @@ public:
     crypt_device* get() noexcept { return cd_; }
     // The LUKS2 JSON metadata libcryptsetup has loaded (crypt_dump_json).
     Result<std::string> metadata_json();
-    Result<SecretBuffer> volume_key(ByteView passphrase, int keyslot);
+    struct OpenedKeyslot {
+        SecretBuffer volume_key;
+        int keyslot = -1;  // the keyslot that opened
+    };
+    // The volume key from `keyslot`, or from whichever keyslot opens (-1).
+    Result<OpenedKeyslot> volume_key(ByteView passphrase, int keyslot);
     // The LUKS2 UUID of the header libcryptsetup loaded.
     [[nodiscard]] std::string uuid() const;
     // Checks that libcryptsetup accepts these PBKDF parameters, changing nothing on disk.

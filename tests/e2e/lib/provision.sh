@@ -75,7 +75,7 @@ e2e_enroll() {
 	start_host_swtpm "$state" "$dir/swtpm-host.log" || return 1
 	"$cli" enroll "$image" --tpm "swtpm:host=127.0.0.1,port=$HOST_SWTPM_PORT" \
 		--pcrs 7 --from-eventlog "$eventlog" --unlock-key-file "$dir/passphrase" \
-		--recovery-key --pbkdf-memory 65536 --pbkdf-force-iterations 4 --pbkdf-parallel 1 \
+		--recovery-key \
 		--json >"$out" || rc=$?
 	stop_host_swtpm
 	rm -f "$dir/passphrase"
@@ -140,7 +140,7 @@ e2e_enroll_snp() {
 		"$cli" enroll "$work/disk.img" --tpm "$tcti" \
 			--pcrs 7 --from-eventlog "$eventlog" --unlock-key-file "$work/passphrase" \
 			--snp require --snp-evidence azure-hcl --snp-anchors "$work/anchors" --vcek "$work/hcl/vcek.der" \
-			--recovery-key --pbkdf-memory 65536 --pbkdf-force-iterations 4 --pbkdf-parallel 1 \
+			--recovery-key \
 			--json >"$work/enroll.json"; } || rc=$?
 	stop_host_swtpm
 	rm -f "$work/passphrase"
