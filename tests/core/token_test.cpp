@@ -6,31 +6,36 @@
 
 #include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/token.hpp"
+#include "test_data.hpp"
 
 namespace cvmunlock {
 namespace {
 
 using nlohmann::json;
 
+// A real token, as enroll wrote it (tests/data/golden/token-v1.json, exported
+// from the golden image): the expectations below are that text, never what
+// the code under test writes.
 json good_token() {
-    CvmToken t;
-    t.keyslot = 1;
-    t.pcrs = {0, 7};
-    t.lock_pcr = 15;
-    t.pcr_values = {{0, Bytes(32, 1)}, {7, Bytes(32, 7)}, {15, Bytes(32, 0)}};
-    t.policy_digest = Bytes(32, 0xaa);
-    t.srk_name = Bytes(34, 0x0b);
-    t.tpm_public = Bytes(90, 2);
-    t.tpm_private = Bytes(160, 3);
-    t.events[7] = {Bytes(8, 9)};
-    return token_to_json(t);
+    const Bytes raw = testing::read_data("golden/token-v1.json");
+    return json::parse(std::string(raw.begin(), raw.end()));
 }
 
-TEST(Token, RoundTrips) {
+TEST(Token, ParsesTheEnrolledTokenAndWritesItBackUnchanged) {
     const json j = good_token();
     auto t = token_from_json(j.dump());
     ASSERT_TRUE(t.has_value()) << t.error().message;
-    EXPECT_EQ(token_to_json(*t), j);
+    EXPECT_EQ(t->keyslot, 1);
+    EXPECT_EQ(t->pcr_bank, HashAlg::Sha256);
+    EXPECT_EQ(t->pcrs, std::vector<std::uint32_t>{7});
+    EXPECT_EQ(t->lock_pcr, 15u);
+    EXPECT_EQ(to_hex(t->pcr_values.at(7)), std::string(64, '0'));
+    EXPECT_EQ(to_hex(t->policy_digest), "f62d13a8dfa1a3dca5b7f16214692abd321889814e17d52ab9e830623eb8f15d");
+    EXPECT_EQ(to_hex(t->srk_name), "000bccd4fa9a216841fdb63e5da811b04065ed7b0a407d92616f40761cc4b66f2d84");
+    EXPECT_EQ(t->tpm_public.size(), 80u);
+    EXPECT_FALSE(t->pin.has_value());
+    EXPECT_FALSE(t->snp.has_value());
+    EXPECT_EQ(token_to_json(*t), j);  // nothing dropped or added on the way back
     EXPECT_LT(j.dump().size(), 1200u);  // the LUKS2 JSON area is ~12 KiB for everything
 }
 

@@ -64,6 +64,26 @@ Swtpm::Swtpm() {
         return;
     }
     dir_ = tpl;
+    launch();
+}
+
+Swtpm::Swtpm(const std::string& initial_state) {
+    char tpl[] = "/tmp/cvmunlock-swtpm-XXXXXX";
+    if (::mkdtemp(tpl) == nullptr) {
+        error_ = "mkdtemp failed";
+        return;
+    }
+    dir_ = tpl;
+    std::error_code ec;
+    std::filesystem::copy(initial_state, dir_, std::filesystem::copy_options::recursive, ec);
+    if (ec) {
+        error_ = "cannot copy the swtpm state " + initial_state + ": " + ec.message();
+        return;
+    }
+    launch();
+}
+
+void Swtpm::launch() {
     for (int attempt = 0; attempt < 5 && pid_ <= 0; ++attempt) {
         const int port = free_port_pair();
         if (port != 0 && start(port)) return;

@@ -9,7 +9,9 @@ namespace cvmunlock::testing {
 
 class Swtpm {
 public:
-    Swtpm();  // starts swtpm; check ok() before use
+    Swtpm();  // starts swtpm on a fresh state; check ok() before use
+    // Starts swtpm on a copy of the state in `initial_state` (e.g. committed test data).
+    explicit Swtpm(const std::string& initial_state);
     ~Swtpm();
     Swtpm(const Swtpm&) = delete;
     Swtpm& operator=(const Swtpm&) = delete;
@@ -22,6 +24,7 @@ public:
     [[nodiscard]] pid_t pid() const noexcept { return pid_; }
 
 private:
+    void launch();
     bool start(int port);
     pid_t pid_ = -1;
     int port_ = 0;
