@@ -35,7 +35,9 @@
 #include "process.hpp"
 #include "swtpm.hpp"
 #include "temp_dir.hpp"
+#include "tpm_proxy.hpp"
 #include "tpm/tpm_context.hpp"
+#include "tpm/tpm_names.hpp"
 #include "unlock.hpp"
 #include "volume_check.hpp"
 
@@ -592,6 +594,60 @@ TEST_F(HeaderAttack, UnlockAndThePluginAgreeOnEveryHeader) {
             << "unlock: " << cli.exit_code << " " << cli.err << "\nplugin: " << plugin.exit_code << " " << plugin.err;
         EXPECT_EQ(cli.exit_code == 0, c.accepted) << cli.err;
         EXPECT_LT(plugin.exit_code, 128) << "cryptsetup was killed by a signal";
+    }
+}
+
+// The plugin inside stock cryptsetup with several tokens, after PCR 7 changed,
+// on a private vTPM behind a counting proxy. libcryptsetup calls a plugin for
+// each token in two priority passes; a refusal ends its loop (the vTPM is asked
+// to unseal once per refusal), unless another cvmunlock token may still open
+// the volume. No PIN is asked for a token whose PCRs already differ.
+TEST_F(HeaderAttack, PluginAsksTheVtpmOncePerRefusalAndNoPinForAChangedToken) {
+    testing::Swtpm own;
+    ASSERT_TRUE(own.ok()) << own.error();
+    const fs::path img = dir_.path() / "multi.img", pin = dir_.path() / "pin";
+    write_file(pin, Bytes{'1', '2', '3', '4'});
+    ASSERT_NO_FATAL_FAILURE(format_image(img, key_));
+    auto enroll_own = [&](const std::vector<std::string>& extra) {
+        std::vector<std::string> argv{CVMUNLOCK_CLI, "enroll", img.string(), "--tpm", own.tcti(), "--pcrs", "7",
+                                      "--unlock-key-file", key_.string()};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        const auto r = run_process(argv);
+        ASSERT_EQ(r.exit_code, 0) << r.err;
+    };
+    // Token 0 without a PIN and token 1 with one, both sealed to the current PCR 7.
+    ASSERT_NO_FATAL_FAILURE(enroll_own({}));
+    ASSERT_NO_FATAL_FAILURE(enroll_own({"--pin-file", pin.string()}));
+    ASSERT_EQ(run_process({"tpm2_pcrextend", "-T", own.tcti(), "7:sha256=" + std::string(64, 'a')}).exit_code, 0);
+    // One TPM2_Load of the sealed object per unseal attempt (a TPM may answer
+    // TPM2_Unseal itself with TPM_RC_RETRY, which ESAPI resends).
+    constexpr std::uint32_t kLoad = 0x157;
+    auto unseals = [&](const testing::StallingTpmProxy& p) {
+        const auto codes = p.commands();
+        return std::count(codes.begin(), codes.end(), kLoad);
+    };
+    {
+        testing::StallingTpmProxy proxy(testing::tcti_port(own.tcti()), 0);
+        const auto r = plugin_->run({"cryptsetup", "open", "--test-passphrase", "--token-only", "-v", img.string()},
+                                    proxy.tcti());
+        EXPECT_NE(r.exit_code, 0) << r.err;
+        EXPECT_EQ(unseals(proxy), 1) << "one unseal attempt, for the one token that could be tried";
+        EXPECT_TRUE(contains(r.err, "PCR 7 (sha256) changed")) << r.err;
+        EXPECT_FALSE(contains(r.err + r.out, "PIN")) << "a PIN was asked for a token whose PCR 7 changed: " << r.err;
+        const std::string refused = "cvmunlock: token 0 refused: ";
+        EXPECT_EQ(r.err.find(refused), r.err.rfind(refused)) << "token 0 refused twice: " << r.err;
+    }
+    // Token 2, with a PIN, sealed to the new PCR 7: tokens 0 and 1 are passed over
+    // (one unseal for token 0, none for token 1), token 2 asks for its PIN and opens.
+    ASSERT_NO_FATAL_FAILURE(enroll_own({"--pin-file", pin.string()}));
+    {
+        testing::StallingTpmProxy proxy(testing::tcti_port(own.tcti()), 0);
+        const auto r = plugin_->run({"sh", "-c", "printf 1234 | exec cryptsetup open --test-passphrase --token-only -v \"$0\"",
+                                     img.string()},
+                                    proxy.tcti());
+        EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+        EXPECT_TRUE(contains(r.out + r.err, "unsealed from the vTPM (token 2")) << r.out << r.err;
+        EXPECT_EQ(unseals(proxy), 2) << "token 0 once, token 2 once, token 1 never: " << [&] { std::string s; for (auto c : proxy.commands()) s += tpm::command_name(c) + " "; return s; }() << r.err;
     }
 }
 

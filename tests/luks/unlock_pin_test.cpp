@@ -101,5 +101,26 @@ TEST_F(UnlockPin, PcrChangeOnAPinTokenIsNamedAndNotBlamedOnThePin) {
     EXPECT_EQ(j["changed_pcrs"][0]["pcr"], 7);
 }
 
+// Two tokens, one with a PIN, both sealed to PCR 7, which then changed: the
+// refusal is the PCR change (the most relevant), not "this token needs a
+// PIN", and no PIN is asked for (there is no terminal: asking would fail).
+TEST_F(UnlockPin, SeveralTokensReportTheMostRelevantRefusalAndAskNoPinInVain) {
+    ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
+    ASSERT_EQ(enroll(image, {"--pcrs", "7", "--pin-file", pin_file}).exit_code, 0);
+    extend_pcr(7, "sha256", std::string(64, 'a'));
+    auto r = run_process({"setsid", "-w", CVMUNLOCK_CLI, "unlock", "--test", "--json", "--tpm", tpm.tcti(), image});
+    EXPECT_EQ(r.exit_code, 1) << show(r);
+    const json j = parse_json(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_EQ(j.value("reason_code", ""), "pcr-changed") << j.dump(2);
+    ASSERT_EQ(j["changed_pcrs"].size(), 1u) << j.dump(2);
+    EXPECT_EQ(j["changed_pcrs"][0]["pcr"], 7);
+    ASSERT_EQ(j["tried"].size(), 1u) << j.dump(2);
+    EXPECT_TRUE(contains(j["tried"][0].get<std::string>(), "PCR 7")) << j.dump(2);
+    EXPECT_FALSE(contains(r.err, "needs a PIN")) << r.err;
+    EXPECT_FALSE(contains(r.err, "terminal")) << "a PIN was asked for: " << r.err;
+    EXPECT_EQ(tpm_property("TPM2_PT_LOCKOUT_COUNTER"), 0);
+}
+
 }  // namespace
 }  // namespace cvmunlock::unlock_test

@@ -7,6 +7,7 @@
 
 #include <chrono>
 
+#include "settings.hpp"
 #include "tpm/tpm_names.hpp"
 #include "tpm_proxy.hpp"
 #include "unlock_fixture.hpp"
@@ -139,6 +140,37 @@ TEST_F(UnlockStall, BadLimitIsRefusedNamingIt) {
     EXPECT_EQ(r.exit_code, 3) << show(r);
     EXPECT_TRUE(contains(r.err, "--tpm-timeout")) << r.err;
     EXPECT_TRUE(contains(r.err, "soon")) << r.err;
+}
+
+// The boot's knobs, layered once for every front end (engine/settings.hpp):
+// built-in defaults, /etc/cvmunlock/cvmunlock.conf, the kernel command line,
+// then the run's own options.
+TEST_F(UnlockStall, LimitsLayerDefaultsFileKernelCommandLineOptions) {
+    using std::chrono::milliseconds;
+    engine::SettingsSources none{path("absent.conf"), path("absent-cmdline")};
+    auto d = engine::tpm_limits({}, none);
+    ASSERT_TRUE(d) << d.error().message;
+    EXPECT_EQ(d->command, milliseconds(10000));
+    EXPECT_EQ(d->total, milliseconds(30000));
+
+    write_file(path("cvmunlock.conf"), "[TPM]\nCommandTimeoutSec=7\nTimeoutSec=70\n");
+    write_file(path("cmdline"), "root=/dev/mapper/root quiet cvmunlock.tpm_timeout=50s\n");
+    engine::SettingsSources both{path("cvmunlock.conf"), path("cmdline")};
+    auto l = engine::tpm_limits({}, both);
+    ASSERT_TRUE(l) << l.error().message;
+    EXPECT_EQ(l->command, milliseconds(7000));
+    EXPECT_EQ(l->total, milliseconds(50000));
+    Settings options;
+    options.tpm_command_timeout = milliseconds(2000);
+    l = engine::tpm_limits(options, both);
+    ASSERT_TRUE(l);
+    EXPECT_EQ(l->command, milliseconds(2000));
+    EXPECT_EQ(l->total, milliseconds(50000));
+
+    write_file(path("broken.conf"), "[TPM]\nTimeoutSec=later\n");
+    auto bad = engine::tpm_limits({}, {path("broken.conf"), path("cmdline")});
+    ASSERT_FALSE(bad);
+    EXPECT_TRUE(contains(bad.error().message, path("broken.conf") + ":2")) << bad.error().message;
 }
 
 }  // namespace
