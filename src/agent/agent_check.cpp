@@ -13,37 +13,35 @@
 #include "eventlog_check.hpp"
 #include "settings.hpp"
 #include "journal/journal.hpp"
-#include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::agent {
 
 namespace {
 using nlohmann::json;
 
-json check_eventlog(const std::string& path, tpm::TpmContext* tpm) {
-    json j{{"path", path}, {"present", false}};
-    auto log = engine::load_event_log(path);
-    if (!log) {
-        j["error"] = log.error().message;
-        if (log.error().code != ErrorCode::Unavailable) {  // there, but unreadable or malformed
-            j["present"] = true;
+json eventlog_json(const std::string& path, const engine::BootCheck& b) {
+    json j{{"path", path}, {"present", true}};
+    if (b.log_error) {
+        j["error"] = b.log_error->message;
+        // Missing, or there but unreadable or malformed.
+        if (b.log_error->code == ErrorCode::Unavailable) {
+            j["present"] = false;
+        } else {
             j["ok"] = false;
         }
         return j;
     }
-    j["present"] = true;
-    if (tpm == nullptr) return j;
-    auto check = engine::check_event_log(std::move(*log), *tpm, {});
-    if (!check) {
-        j["error"] = check.error().message;
+    if (b.check_error) {
+        j["error"] = b.check_error->message;
         j["ok"] = false;
         return j;
     }
-    j["events"] = check->replayed.events;
-    const Comparison& cmp = check->comparison;
+    if (!b.check) return j;  // no vTPM to compare with
+    j["events"] = b.check->replayed.events;
+    const Comparison& cmp = b.check->comparison;
     json mismatches = json::array();
     for (const auto& m : cmp.mismatches) {
-        const std::string last = m.last_event ? describe_event(check->log, *m.last_event) : "no event";
+        const std::string last = m.last_event ? describe_event(b.check->log, *m.last_event) : "no event";
         mismatches.push_back({{"bank", hash_alg_name(m.bank)}, {"pcr", m.pcr}, {"last_event", last}});
         journal::log(journal::Priority::Warning,
                      "event log does not explain the vTPM's " + std::string(hash_alg_name(m.bank)) + " PCR " +
@@ -51,7 +49,7 @@ json check_eventlog(const std::string& path, tpm::TpmContext* tpm) {
                      {{"phase", "eventlog"}, {"pcr", std::to_string(m.pcr)}, {"reason", "log-mismatch"}});
     }
     json not_in_log = json::array();
-    for (HashAlg b : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b));
+    for (HashAlg b2 : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b2));
     j["ok"] = cmp.ok();
     j["compared"] = cmp.compared;
     j["mismatches"] = mismatches;
@@ -78,18 +76,23 @@ int run_check(const AgentOptions& o) {
     journal::notify("STATUS=Checking the vTPM and the measured-boot event log");
     json verdict{{"version", 1}};
     // Bounded like every TPM use (engine/settings.hpp): a vTPM that hangs does not hang the boot.
-    auto limits = engine::tpm_limits({});
-    auto tpm = limits ? tpm::TpmContext::open(tpm::resolve_tcti(o.tpm), *limits)
-                      : Result<std::unique_ptr<tpm::TpmContext>>(std::unexpected(limits.error()));
-    verdict["tpm"] = tpm ? json{{"available", true}} : json{{"available", false}, {"error", tpm.error().message}};
-    if (!tpm) {
-        journal::log(journal::Priority::Warning, "no vTPM: " + tpm.error().message, {{"phase", "environment"}});
+    auto target = engine::tpm_target(o.tpm, {});
+    engine::BootCheck b;
+    if (target) {
+        b = engine::boot_check(o.eventlog, *target);
+    } else {
+        b.tpm_error = target.error();
     }
-    verdict["eventlog"] = check_eventlog(o.eventlog, tpm ? tpm->get() : nullptr);
+    const bool tpm_ok = !b.tpm_error;
+    verdict["tpm"] = tpm_ok ? json{{"available", true}} : json{{"available", false}, {"error", b.tpm_error->message}};
+    if (!tpm_ok) {
+        journal::log(journal::Priority::Warning, "no vTPM: " + b.tpm_error->message, {{"phase", "environment"}});
+    }
+    verdict["eventlog"] = eventlog_json(o.eventlog, b);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     verdict["duration_ms"] = ms;
     const bool log_ok = verdict["eventlog"].value("ok", false);
-    const std::string summary = std::string(tpm ? "vTPM present" : "no vTPM") + ", event log " +
+    const std::string summary = std::string(tpm_ok ? "vTPM present" : "no vTPM") + ", event log " +
                                 (!verdict["eventlog"]["present"].get<bool>() ? "missing"
                                  : log_ok                                    ? "matches the vTPM"
                                                                              : "does NOT match the vTPM");

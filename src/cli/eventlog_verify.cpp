@@ -5,7 +5,6 @@
 #include <memory>
 #include <string>
 
-#include "../adapters/file/read_file.hpp"
 #include "cvmunlock/event_decode.hpp"
 #include "cvmunlock/pcr_json.hpp"
 #include "eventlog_check.hpp"
@@ -18,15 +17,6 @@ namespace cvmunlock::cli {
 namespace {
 using nlohmann::json;
 constexpr const char* kWhat = "eventlog verify";
-
-Result<PcrValues> reference_from_file(const std::string& path) {
-    auto bytes = file::read_all(path, 16u << 20);
-    if (!bytes) return std::unexpected(bytes.error());
-    const std::string text(bytes->begin(), bytes->end());
-    auto values = pcr_values_from_json(text);
-    if (!values) return std::unexpected(values.error().context(path));
-    return values;
-}
 
 json event_brief(const EventLog& log, std::optional<std::size_t> index) {
     if (!index || *index >= log.events.size()) return nullptr;
@@ -110,11 +100,9 @@ int run_verify(const EventLogOptions& opts) {
     if (opts.use_tpm) {
         auto target = tpm_target(TpmOptions{opts.tpm, {}, {}});
         if (!target) return report_error(kWhat, target.error());
-        auto tpm = tpm::TpmContext::open(target->tcti, target->limits);
-        if (!tpm) return report_error(kWhat, tpm.error());
-        check = engine::check_event_log(std::move(*loaded), **tpm, compare);
+        check = engine::check_event_log(std::move(*loaded), *target, compare);
     } else {
-        auto reference = reference_from_file(opts.expected);
+        auto reference = engine::load_expected_pcrs(opts.expected);
         if (!reference) return report_error(kWhat, reference.error());
         check = engine::check_event_log(std::move(*loaded), *reference, compare);
     }

@@ -2,8 +2,6 @@
 
 #include <CLI/CLI.hpp>
 
-#include "settings.hpp"
-#include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::cli {
 
@@ -17,7 +15,7 @@ void add_tpm_options(CLI::App* app, TpmOptions& o) {
                     "kernel cvmunlock.tpm_command_timeout=)");
 }
 
-Result<TpmTarget> tpm_target(const TpmOptions& o) {
+Result<engine::TpmTarget> tpm_target(const TpmOptions& o) {
     Settings overrides;
     for (auto [text, field, name] : {std::tuple{&o.timeout, &overrides.tpm_timeout, "--tpm-timeout"},
                                      std::tuple{&o.command_timeout, &overrides.tpm_command_timeout, "--tpm-command-timeout"}}) {
@@ -26,9 +24,7 @@ Result<TpmTarget> tpm_target(const TpmOptions& o) {
         if (!v) return std::unexpected(v.error().context(name));
         *field = *v;
     }
-    auto limits = engine::tpm_limits(overrides);
-    if (!limits) return std::unexpected(limits.error());
-    return TpmTarget{tpm::resolve_tcti(o.tcti), *limits};
+    return engine::tpm_target(o.tcti, overrides);
 }
 
 }  // namespace cvmunlock::cli

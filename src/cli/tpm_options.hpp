@@ -6,7 +6,7 @@
 #include <string>
 
 #include "cvmunlock/error.hpp"
-#include "tpm/guarded_tcti.hpp"
+#include "settings.hpp"
 
 namespace CLI {
 class App;
@@ -22,12 +22,7 @@ struct TpmOptions {
 
 void add_tpm_options(CLI::App* app, TpmOptions& options);
 
-struct TpmTarget {
-    std::string tcti;  // resolved: the option, $CVMUNLOCK_TCTI or device:/dev/tpmrm0
-    tpm::TpmLimits limits;
-};
-
 // InvalidInput naming the option, file line or kernel parameter that is wrong.
-Result<TpmTarget> tpm_target(const TpmOptions& options);
+Result<engine::TpmTarget> tpm_target(const TpmOptions& options);
 
 }  // namespace cvmunlock::cli

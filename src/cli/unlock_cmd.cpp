@@ -10,7 +10,6 @@
 #include "exit_codes.hpp"
 #include "secret_input.hpp"
 #include "snp_options.hpp"
-#include "tpm/tpm_names.hpp"
 #include "tpm_options.hpp"
 #include "unlock.hpp"
 
@@ -23,7 +22,7 @@ struct UnlockOptions {
     std::string device, name, eventlog = kDefaultEventLog, pin_file;
     TpmOptions tpm;
     std::vector<std::string> snp_anchors, vcek;
-    luks::ActivationOptions activation;
+    engine::ActivationOptions activation;
     bool test = false, json = false, key_to_stdout = false;
 };
 
@@ -58,8 +57,7 @@ int check_usage(const UnlockOptions& o) {
 int report(const UnlockOptions& o, const engine::Decision<engine::Unlocked>& r,
            const std::vector<std::uint32_t>& commands) {
     if (o.json) {
-        json codes = json::array();
-        for (auto cc : commands) codes.push_back(tpm::command_json_name(cc));
+        const json codes = engine::tpm_command_json_names(commands);
         json out{{"ok", r.has_value()}, {"device", o.device}, {"test", o.test},
                  {"token", r ? json(r->token) : r.error().token ? json(*r.error().token) : json()},
                  {"keyslot", r ? json(r->keyslot) : json()},

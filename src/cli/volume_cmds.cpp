@@ -174,8 +174,6 @@ struct WipeOptions {
 };
 
 int run_wipe(const WipeOptions& o) {
-    auto volume = luks::Volume::open(o.device);
-    if (!volume) return report_error("wipe " + o.device, volume.error());
     auto target = tpm_target(o.tpm);
     if (!target) return report_error("wipe", target.error());
     engine::WipeRequest rq;
@@ -188,7 +186,7 @@ int run_wipe(const WipeOptions& o) {
         if (!key) return report_error("wipe", key.error());
         rq.unlock_key = std::move(*key);
     }
-    auto wiped = engine::wipe_tokens(*volume, rq);
+    auto wiped = engine::wipe_tokens(o.device, rq);
     if (!wiped) return report_error("wipe " + o.device, wiped.error());
     for (const auto& n : wiped->kept) std::fprintf(stderr, "cvmunlock: %s\n", n.c_str());
     std::fprintf(stderr, "cvmunlock: removed token(s) %s and keyslot(s) %s; still opens with %s\n",

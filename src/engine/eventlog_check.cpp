@@ -1,5 +1,6 @@
 #include "eventlog_check.hpp"
 
+#include "cvmunlock/pcr_json.hpp"
 #include "file/read_file.hpp"
 
 namespace cvmunlock::engine {
@@ -14,6 +15,14 @@ Result<EventLog> load_event_log(const std::string& path) {
     auto log = parse_event_log(*bytes);
     if (!log) return std::unexpected(log.error().context(path));
     return log;
+}
+
+Result<PcrValues> load_expected_pcrs(const std::string& path) {
+    auto bytes = file::read_all(path, 16u << 20);
+    if (!bytes) return std::unexpected(bytes.error());
+    auto values = pcr_values_from_json(std::string(bytes->begin(), bytes->end()));
+    if (!values) return std::unexpected(values.error().context(path));
+    return values;
 }
 
 namespace {
@@ -40,6 +49,29 @@ Result<EventLogCheck> check_event_log(EventLog log, tpm::TpmContext& tpm, const 
     if (!cmp) return std::unexpected(cmp.error());
     check->comparison = std::move(*cmp);
     return check;
+}
+
+Result<EventLogCheck> check_event_log(EventLog log, const TpmTarget& target, const CompareOptions& options) {
+    auto tpm = tpm::TpmContext::open(target.tcti, target.limits);
+    if (!tpm) return std::unexpected(tpm.error());
+    return check_event_log(std::move(log), **tpm, options);
+}
+
+BootCheck boot_check(const std::string& log_path, const TpmTarget& target) {
+    BootCheck out;
+    auto tpm = tpm::TpmContext::open(target.tcti, target.limits);
+    if (!tpm) out.tpm_error = tpm.error();
+    auto log = load_event_log(log_path);
+    if (!log) out.log_error = log.error();
+    if (tpm && log) {
+        auto check = check_event_log(std::move(*log), **tpm, {});
+        if (check) {
+            out.check = std::move(*check);
+        } else {
+            out.check_error = check.error();
+        }
+    }
+    return out;
 }
 
 Result<EventLogCheck> check_event_log(EventLog log, const PcrValues& reference, const CompareOptions& options) {

@@ -25,7 +25,7 @@ constexpr ReasonInfo kTable[] = {
     /* PinWrong           */ {"pin-wrong", kExitRefused, -ENOANO, 50},
     /* PinNeeded          */ {"pin-needed", kExitRefused, -ENOANO, 40},
     /* TpmTimeout         */ {"tpm-timeout", kExitUnavailable, -ETIMEDOUT, 30},
-    /* TpmUnavailable     */ {"tpm-unavailable", kExitUnavailable, -ENODEV, 20},
+    /* Unavailable        */ {"unavailable", kExitUnavailable, -ENODEV, 20},
     /* InvalidInput       */ {"invalid-input", kExitMalformed, -EKEYREJECTED, 10},
     /* Internal           */ {"internal", kExitUnavailable, -EIO, 5},
 };
@@ -46,7 +46,7 @@ Refusal refusal_from(const Error& error, Reason meaning) {
     r.native = error.native;
     switch (error.code) {
         case ErrorCode::TimedOut: r.reason = Reason::TpmTimeout; break;
-        case ErrorCode::Unavailable: r.reason = Reason::TpmUnavailable; break;
+        case ErrorCode::Unavailable: r.reason = Reason::Unavailable; break;
         case ErrorCode::InvalidInput: r.reason = Reason::InvalidInput; break;
         case ErrorCode::Internal: r.reason = Reason::Internal; break;
         case ErrorCode::NotFound:

@@ -28,7 +28,7 @@ enum class Reason {
     PinWrong,            // the vTPM refused the PIN
     PinNeeded,           // the token needs a PIN and none was given
     TpmTimeout,          // the vTPM stopped answering within the time limits
-    TpmUnavailable,      // no vTPM reachable
+    Unavailable,         // no vTPM reachable, or the device or a file it needs is missing
     InvalidInput,        // a malformed file, token or argument
     Internal,            // a library failed in a way we did not expect
 };

@@ -1,6 +1,7 @@
 #include "settings.hpp"
 
 #include "file/read_file.hpp"
+#include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::engine {
 
@@ -30,6 +31,13 @@ Result<tpm::TpmLimits> tpm_limits(const Settings& overrides, const SettingsSourc
     if (s.tpm_command_timeout) limits.command = *s.tpm_command_timeout;
     if (s.tpm_timeout) limits.total = *s.tpm_timeout;
     return limits;
+}
+
+Result<TpmTarget> tpm_target(const std::string& tcti_option, const Settings& overrides,
+                             const SettingsSources& sources) {
+    auto limits = tpm_limits(overrides, sources);
+    if (!limits) return std::unexpected(limits.error());
+    return TpmTarget{tpm::resolve_tcti(tcti_option), *limits};
 }
 
 }  // namespace cvmunlock::engine

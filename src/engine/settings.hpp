@@ -22,4 +22,12 @@ struct SettingsSources {
 // InvalidInput naming the file and line (or parameter) of a bad setting.
 Result<tpm::TpmLimits> tpm_limits(const Settings& overrides, const SettingsSources& sources = {});
 
+// The vTPM a run talks to and its time limits.
+struct TpmTarget {
+    std::string tcti;  // the option, else $CVMUNLOCK_TCTI, else device:/dev/tpmrm0
+    tpm::TpmLimits limits;
+};
+Result<TpmTarget> tpm_target(const std::string& tcti_option, const Settings& overrides,
+                             const SettingsSources& sources = {});
+
 }  // namespace cvmunlock::engine

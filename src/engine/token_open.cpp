@@ -23,10 +23,14 @@ std::map<std::string, std::map<int, Refusal>> memo;
 
 bool pin_related(Reason r) { return r == Reason::PinNeeded || r == Reason::PinWrong; }
 
-TokenOpenResult answer(const Refusal& r, bool final) {
+// The plugin's log line starts "token N refused: ": the refusal says which
+// token only when it is about another one (the most relevant of several).
+TokenOpenResult answer(const Refusal& r, bool final, int called) {
     TokenOpenResult out;
     out.err = final ? reason_info(r.reason).plugin_errno : -ENOENT;
-    out.message = r.summary();
+    Refusal unnamed = r;
+    if (r.token == called) unnamed.token.reset();
+    out.message = unnamed.summary();
     for (const auto& line : r.tried) out.message += "; " + line;
     out.final = final;
     return out;
@@ -46,7 +50,7 @@ public:
         auto limits = tpm_limits({});
         if (!limits) return std::unexpected(refusal_from(limits.error(), Reason::InvalidInput));
         auto tpm = tpm::TpmContext::open(tpm::resolve_tcti(""), *limits);
-        if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::TpmUnavailable));
+        if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::Unavailable));
         tpm_ = std::move(*tpm);
         return tpm_.get();
     }
@@ -63,31 +67,31 @@ private:
 TokenOpenResult decide(const Refusal& refusal, const std::vector<FoundToken>& tokens, int self,
                        const std::map<int, Refusal>& refused, LazyTpm& lazy) {
     if (pin_related(refusal.reason)) {
-        TokenOpenResult r = answer(refusal, false);
+        TokenOpenResult r = answer(refusal, false, self);
         r.err = reason_info(refusal.reason).plugin_errno;
         return r;
     }
-    if (refusal.reason != Reason::TpmTimeout && refusal.reason != Reason::TpmUnavailable) {
+    if (refusal.reason != Reason::TpmTimeout && refusal.reason != Reason::Unavailable) {
         for (const auto& t : tokens) {
             if (t.id == self) continue;
             if (auto r = refused.find(t.id); r != refused.end()) {
-                if (pin_related(r->second.reason)) return answer(refusal, false);
+                if (pin_related(r->second.reason)) return answer(refusal, false, self);
                 continue;
             }
             auto tpm = lazy.get();
-            if (tpm && !precheck_token(t.token, t.id, **tpm, kEventLog)) return answer(refusal, false);
+            if (tpm && !precheck_token(t.token, t.id, **tpm, kEventLog)) return answer(refusal, false, self);
         }
     }
-    return answer(most_relevant(all_of(refused)), true);
+    return answer(most_relevant(all_of(refused)), true, self);
 }
 }  // namespace
 
 TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<SecretBuffer>& pin) {
     luks::Volume volume = luks::Volume::borrow(cd);
     auto raw = luks::read_luks2_headers(volume.metadata_device());
-    if (!raw) return answer(refusal_from(raw.error(), Reason::HeaderUnacceptable), true);
+    if (!raw) return answer(refusal_from(raw.error(), Reason::HeaderUnacceptable), true, token_id);
     auto tokens = checked_header(*raw, volume, Luks2Policy{});
-    if (!tokens) return answer(tokens.error(), true);
+    if (!tokens) return answer(tokens.error(), true, token_id);
     auto found = std::find_if(tokens->begin(), tokens->end(), [&](const FoundToken& t) { return t.id == token_id; });
     if (found == tokens->end()) {
         TokenOpenResult r;
@@ -106,7 +110,7 @@ TokenOpenResult open_token(crypt_device* cd, int token_id, const std::optional<S
         return decide(m->second, *tokens, token_id, refused, lazy);
     }
     auto tpm = lazy.get();
-    if (!tpm) return answer(tpm.error(), true);
+    if (!tpm) return answer(tpm.error(), true, token_id);
     PinSource source = [&pin]() -> std::optional<SecretBuffer> {
         if (!pin) return std::nullopt;
         return SecretBuffer::copy_of(pin->secret_view());

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "tpm/tpm_names.hpp"
 #include "volume_check.hpp"
 
 namespace cvmunlock::engine {
@@ -48,7 +49,7 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
     auto tokens = checked_header(snapshot.bytes(), *volume, rq.header_policy);
     if (!tokens) return std::unexpected(tokens.error());
     auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
-    if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::TpmUnavailable));
+    if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::Unavailable));
     UnsealContext ctx{**tpm, rq.pin, rq.eventlog_path, rq.snp};
     SecretBuffer key;
     auto opened = open_with_tokens(*volume, *tokens, ctx, &key);
@@ -63,6 +64,12 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
         }
     }
     return opened;
+}
+
+std::vector<std::string> tpm_command_json_names(const std::vector<std::uint32_t>& codes) {
+    std::vector<std::string> out;
+    for (auto cc : codes) out.push_back(tpm::command_json_name(cc));
+    return out;
 }
 
 }  // namespace cvmunlock::engine

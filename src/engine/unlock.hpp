@@ -15,12 +15,15 @@
 
 namespace cvmunlock::engine {
 
+// crypttab's activation options (discard, readonly, the dm-crypt perf flags).
+using ActivationOptions = luks::ActivationOptions;
+
 struct UnlockRequest {
     std::string device;
     std::string tcti;
     tpm::TpmLimits limits;
     std::optional<std::string> name;   // dm name to activate; nullopt: test only
-    luks::ActivationOptions activation;
+    ActivationOptions activation;
     Luks2Policy header_policy;
     std::string eventlog_path;         // replayed on a refusal to name the event; may be missing
     PinSource pin;
@@ -48,5 +51,8 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
 // Tries `tokens` (already checked against `volume`'s header) in that order.
 Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<FoundToken>& tokens, UnsealContext& ctx,
                                     SecretBuffer* volume_key);
+
+// "TPM2_CC_Unseal" for each command code, as the JSON reports name them.
+std::vector<std::string> tpm_command_json_names(const std::vector<std::uint32_t>& codes);
 
 }  // namespace cvmunlock::engine

@@ -177,4 +177,10 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& rq) {
     return report;
 }
 
+Result<WipeReport> wipe_tokens(const std::string& device, const WipeRequest& request) {
+    auto volume = luks::Volume::open(device);
+    if (!volume) return std::unexpected(volume.error());
+    return wipe_tokens(*volume, request);
+}
+
 }  // namespace cvmunlock::engine

@@ -40,5 +40,7 @@ struct WipeReport {
 // kept and said so. Refuses, changing nothing, when no keyslot would be left
 // that opens without a cvmunlock token, or when `token` is not a cvmunlock token.
 Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& request);
+// The same on the volume at `device`.
+Result<WipeReport> wipe_tokens(const std::string& device, const WipeRequest& request);
 
 }  // namespace cvmunlock::engine

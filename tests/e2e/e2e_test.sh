@@ -40,7 +40,10 @@ readonly SKIP=77
 readonly CACHE_LOCK_TIMEOUT=1800
 # Seconds one boot may take, from QEMU's start to power-off (TCG).
 readonly BOOT_TIMEOUT=${CVMUNLOCK_E2E_TIMEOUT:-300}
-readonly PROMPT="Please enter passphrase for disk"
+# systemd-cryptsetup's prompt: "Please enter passphrase for disk ...", or "...
+# passphrase or recovery key for disk ..." once a systemd-recovery token marks
+# the recovery keyslot (enroll --recovery-key).
+readonly PROMPT="Please enter passphrase"
 # cryptroot's prompt (askpass) in the initramfs-tools guest.
 readonly ITOOLS_PROMPT="Please unlock disk root"
 readonly MARKER="CVMUNLOCK-E2E-MARKER root file system reached"

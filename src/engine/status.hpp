@@ -1,0 +1,39 @@
+// `cvmunlock status` and `cvmunlock lock`: what the front ends show and do
+// with the vTPM outside an unlock, decided here so that they reach no adapter.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "settings.hpp"
+#include "unseal.hpp"
+
+namespace cvmunlock::engine {
+
+struct PcrState {
+    std::uint32_t pcr = 0;
+    bool lock = false;
+    std::optional<Bytes> enrolled;  // from the token
+    std::optional<Bytes> current;   // from the vTPM, when it answered
+};
+
+struct TokenState {
+    FoundToken found;
+    std::vector<PcrState> pcrs;
+    std::optional<bool> srk_matches;  // unset without a vTPM
+};
+
+struct VolumeStatus {
+    std::vector<TokenState> tokens;
+    std::optional<Error> tpm_error;  // set when the vTPM could not be asked
+};
+
+// The cvmunlock tokens of `device` and, from the vTPM at `target`, whether
+// their SRK and sealed PCRs still match. A missing vTPM is reported, not an error.
+Result<VolumeStatus> volume_status(const std::string& device, const TpmTarget& target);
+
+// Extends `pcr` in every allocated bank with kLockMeasurement.
+Result<void> lock_boot(const TpmTarget& target, std::uint32_t pcr);
+
+}  // namespace cvmunlock::engine
