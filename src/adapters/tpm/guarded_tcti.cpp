@@ -9,6 +9,7 @@
 #include <cstring>
 #include <mutex>
 
+#include "cvmunlock/secret.hpp"
 #include "tpm_error.hpp"
 #include "tpm_names.hpp"
 
@@ -45,6 +46,13 @@ struct Job {
     std::mutex mutex;
     std::condition_variable done_cv;
     bool done = false;
+
+    // Commands and responses may carry sealed data or authorizations (encrypted by the
+    // session, but wiped all the same, as every buffer that held TPM traffic).
+    ~Job() {
+        wipe(in.data(), in.size());
+        wipe(out.data(), out.size());
+    }
 
     void run() {
         if (kind == Kind::Initialize) {
@@ -164,6 +172,7 @@ TSS2_RC receive(TSS2_TCTI_CONTEXT* ctx, size_t* size, uint8_t* response, int32_t
     }
     std::memcpy(response, s->response.data(), s->response.size());
     *size = s->response.size();
+    wipe(s->response.data(), s->response.size());
     s->response.clear();
     s->have_response = false;
     return TSS2_RC_SUCCESS;
