@@ -1,6 +1,5 @@
 #include "cvmunlock/config.hpp"
 
-#include <charconv>
 #include <cmath>
 #include <vector>
 
@@ -51,11 +50,24 @@ Result<milliseconds> parse_timespan(std::string_view text) {
     if (s.empty()) return fail(ErrorCode::InvalidInput, "empty time span");
     double total = 0;
     while (!s.empty()) {
-        std::size_t n = 0;
-        while (n < s.size() && ((s[n] >= '0' && s[n] <= '9') || s[n] == '.')) ++n;
-        double value = 0;
-        auto [p, ec] = std::from_chars(s.data(), s.data() + n, value);
-        if (n == 0 || ec != std::errc() || p != s.data() + n) {
+        // A decimal number: digits, at most one point (by hand: libc++ 16 has no
+        // floating-point from_chars, and the fuzzing build uses it).
+        double value = 0, scale = 0;
+        std::size_t n = 0, digits = 0;
+        for (; n < s.size() && ((s[n] >= '0' && s[n] <= '9') || (s[n] == '.' && scale == 0)); ++n) {
+            if (s[n] == '.') {
+                scale = 1;
+                continue;
+            }
+            ++digits;
+            if (scale == 0) {
+                value = value * 10 + (s[n] - '0');
+            } else {
+                scale /= 10;
+                value += (s[n] - '0') * scale;
+            }
+        }
+        if (digits == 0 || digits > 12) {
             return fail(ErrorCode::InvalidInput, "\"" + shown + "\" is not a time span (e.g. 10s, 500ms, 1min)");
         }
         s.remove_prefix(n);
