@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process comparison of `cvmunlock eventlog replay --log F --json` with
+# Whole-process comparison of `cvmunlock eventlog replay --eventlog F --json` with
 # `tpm2_eventlog F` (tpm2-tools) on every real log under tests/data/eventlog
 # and on the synthetic 100,000-record log (bench/synthetic_log.hpp). Also
 # checks that tpm2_eventlog accepts the synthetic log (exit 0, nothing on
@@ -95,7 +95,7 @@ our_pcrs() {
 as_tpm2_tools_54_replays() {
     cp "$1" "$2"
     local offset
-    for offset in $("$cvmunlock" eventlog show --log "$1" --json | awk '
+    for offset in $("$cvmunlock" eventlog show --eventlog "$1" --json | awk '
             /^      "index": / { index_ = $2 + 0 }
             /^      "offset": / { offset = $2 + 0 }
             /^      "type": 3,/ && index_ > 0 { print offset }'); do
@@ -138,7 +138,7 @@ compare_pcrs() {
         return
     fi
     as_tpm2_tools_54_replays "$log" "$tmp/as54.bin"
-    "$cvmunlock" eventlog replay --log "$tmp/as54.bin" --json >"$tmp/as54.json"
+    "$cvmunlock" eventlog replay --eventlog "$tmp/as54.bin" --json >"$tmp/as54.json"
     if ! cmp -s "$tmp/as54.bin" "$log" && cmp -s "$tmp/tpm2.pcrs" <(our_pcrs "$tmp/as54.json"); then
         local pcrs
         pcrs=$(comm -3 "$tmp/tpm2.pcrs" "$tmp/ours.pcrs" | awk '{ print $2 }' | sort -nu | paste -sd, -)
@@ -172,7 +172,7 @@ for log in "${logs[@]}"; do
         *) name="${log#"$data_dir"/}" ;;
     esac
     ours_rc=0
-    "$cvmunlock" eventlog replay --log "$log" --json >"$tmp/ours.json" 2>"$tmp/ours.err" || ours_rc=$?
+    "$cvmunlock" eventlog replay --eventlog "$log" --json >"$tmp/ours.json" 2>"$tmp/ours.err" || ours_rc=$?
     tpm2_rc=0
     tpm2_eventlog "$log" >"$tmp/tpm2.yaml" 2>"$tmp/tpm2.err" || tpm2_rc=$?
     if [[ $ours_rc != 0 ]]; then
@@ -190,7 +190,7 @@ for log in "${logs[@]}"; do
     fi
     compare_pcrs "$name" "$log" "$tpm2_rc"
     events=$(awk -F': ' '/"events"/ { gsub(/[ ,]/, "", $2); print $2 }' "$tmp/ours.json")
-    ours_ms=$(median_ms "$cvmunlock" eventlog replay --log "$log" --json)
+    ours_ms=$(median_ms "$cvmunlock" eventlog replay --eventlog "$log" --json)
     tpm2_ms="n/a"; ratio="n/a"
     if [[ $tpm2_rc == 0 ]]; then
         tpm2_ms=$(median_ms tpm2_eventlog "$log")

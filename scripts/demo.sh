@@ -48,13 +48,13 @@ step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 echo "vTPM: swtpm at $tcti; event log: $log"
 step "firmware (stand-in) measures the boot into the vTPM"
 "$build/tests/tpm/cvmunlock-test-extend-log" "$tcti" "$log"
-step "cvmunlock eventlog show --log LOG   (first events)"
-"$cli" eventlog show --log "$log" >"$state/show.txt"
+step "cvmunlock eventlog show --eventlog LOG   (first events)"
+"$cli" eventlog show --eventlog "$log" >"$state/show.txt"
 head -n 24 "$state/show.txt"
-step "cvmunlock eventlog replay --log LOG"
-"$cli" eventlog replay --log "$log"
-step "cvmunlock eventlog verify --log LOG --tpm $tcti"
-"$cli" eventlog verify --log "$log" --tpm "$tcti"
+step "cvmunlock eventlog replay --eventlog LOG"
+"$cli" eventlog replay --eventlog "$log"
+step "cvmunlock eventlog verify --eventlog LOG --tpm $tcti"
+"$cli" eventlog verify --eventlog "$log" --tpm "$tcti"
 
 # A disk image file stands in for the VM's root disk.
 img=$state/disk.img
@@ -70,9 +70,9 @@ step "cvmunlock unlock --test disk.img   (the vTPM releases the key: this boot m
 
 step "tpm2_pcrextend 7:sha256=00..42   (something the log does not record)"
 tpm2_pcrextend -T "$tcti" "7:sha256=$(printf '%064x' 66)"
-step "cvmunlock eventlog verify --log LOG --tpm $tcti"
+step "cvmunlock eventlog verify --eventlog LOG --tpm $tcti"
 rc=0
-"$cli" eventlog verify --log "$log" --tpm "$tcti" || rc=$?
+"$cli" eventlog verify --eventlog "$log" --tpm "$tcti" || rc=$?
 echo "(exit code $rc: the log no longer explains the vTPM's PCR 7)"
 [ "$rc" -eq 1 ]
 step "cvmunlock unlock --test disk.img   (refused, naming the PCR)"
@@ -86,7 +86,7 @@ tr -d '\n' <"$state/recovery" | cryptsetup open --test-passphrase --key-file - "
 # SEV-SNP, offline: real reports from tests/data, checked against the AMD roots
 # that ship in data/amd-roots (installed to share/cvmunlock/amd-roots).
 snp=$root/tests/data/snp
-anchors=(--anchors "$root/data/amd-roots")
+anchors=(--snp-anchors "$root/data/amd-roots")
 step "cvmunlock snp check   (this machine is no SEV-SNP guest: nothing is claimed)"
 "$cli" snp check
 step "cvmunlock snp verify --report azure-hcl-report.bin --certs azure-vcek.pem   (a real Azure CVM's HCL report)"

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "agent_internal.hpp"
+#include "exit_codes.hpp"
 
 namespace cvmunlock::agent {
 
@@ -11,9 +12,10 @@ void add_agent_commands(CLI::App& app, int& exit_code) {
     CLI::App* agent = app.add_subcommand("agent", "Boot-time services (run by systemd units)");
     agent->require_subcommand(1);
     CLI::App* check = agent->add_subcommand("check", "Check the vTPM and the event log once; write /run/cvmunlock/verdict.json");
-    check->add_option("--tpm", o.tpm, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
-    check->add_option("--eventlog", o.eventlog, "Event log")->capture_default_str();
-    check->add_flag("--json", o.json, "Also print the verdict");
+    cli::add_tpm_options(check, o.tpm);
+    cli::add_eventlog_option(check, o.eventlog, "Event log (binary_bios_measurements format)");
+    check->add_flag("--json", o.json, "Also print the verdict on stdout (docs/json.md)");
+    check->footer(cli::kExitCodeHelp);
     check->final_callback([&exit_code]() { exit_code = run_check(o); });
 }
 

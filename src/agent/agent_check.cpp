@@ -9,6 +9,9 @@
 
 #include "agent.hpp"
 #include "agent_internal.hpp"
+#include "exit_codes.hpp"
+#include "output.hpp"
+#include "tpm_options.hpp"
 #include "cvmunlock/event_decode.hpp"
 #include "eventlog_check.hpp"
 #include "settings.hpp"
@@ -16,48 +19,20 @@
 
 namespace cvmunlock::agent {
 
-namespace {
-using nlohmann::json;
+using engine::OutJson;
 
-json eventlog_json(const std::string& path, const engine::BootCheck& b) {
-    json j{{"path", path}, {"present", true}};
-    if (b.log_error) {
-        j["error"] = b.log_error->message;
-        // Missing, or there but unreadable or malformed.
-        if (b.log_error->code == ErrorCode::Unavailable) {
-            j["present"] = false;
-        } else {
-            j["ok"] = false;
-        }
-        return j;
-    }
-    if (b.check_error) {
-        j["error"] = b.check_error->message;
-        j["ok"] = false;
-        return j;
-    }
-    if (!b.check) return j;  // no vTPM to compare with
-    j["events"] = b.check->replayed.events;
-    const Comparison& cmp = b.check->comparison;
-    json mismatches = json::array();
-    for (const auto& m : cmp.mismatches) {
-        const std::string last = m.last_event ? describe_event(b.check->log, *m.last_event) : "no event";
-        mismatches.push_back({{"bank", hash_alg_name(m.bank)}, {"pcr", m.pcr}, {"last_event", last}});
+namespace {
+void log_mismatches(const engine::EventLogCheck& check) {
+    for (const auto& m : check.comparison.mismatches) {
+        const std::string last = m.last_event ? describe_event(check.log, *m.last_event) : "no event";
         journal::log(journal::Priority::Warning,
                      "event log does not explain the vTPM's " + std::string(hash_alg_name(m.bank)) + " PCR " +
                          std::to_string(m.pcr) + " (last logged event " + last + ")",
                      {{"phase", "eventlog"}, {"pcr", std::to_string(m.pcr)}, {"reason", "log-mismatch"}});
     }
-    json not_in_log = json::array();
-    for (HashAlg b2 : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b2));
-    j["ok"] = cmp.ok();
-    j["compared"] = cmp.compared;
-    j["mismatches"] = mismatches;
-    j["banks_not_in_log"] = not_in_log;
-    return j;
 }
 
-bool write_verdict(const json& verdict) {
+bool write_verdict(const OutJson& verdict) {
     ::mkdir(kRunDir, 0700);
     const std::string tmp = std::string(kVerdictFile) + ".tmp";
     {
@@ -72,38 +47,60 @@ bool write_verdict(const json& verdict) {
 }  // namespace
 
 int run_check(const AgentOptions& o) {
+    cli::begin_output("agent check", o.json);
     const auto start = std::chrono::steady_clock::now();
     journal::notify("STATUS=Checking the vTPM and the measured-boot event log");
-    json verdict{{"version", 1}};
     // Bounded like every TPM use (engine/settings.hpp): a vTPM that hangs does not hang the boot.
-    auto target = engine::tpm_target(o.tpm, {});
+    auto target = cli::tpm_target(o.tpm);
     engine::BootCheck b;
     if (target) {
         b = engine::boot_check(o.eventlog, *target);
     } else {
         b.tpm_error = target.error();
     }
-    const bool tpm_ok = !b.tpm_error;
-    verdict["tpm"] = tpm_ok ? json{{"available", true}} : json{{"available", false}, {"error", b.tpm_error->message}};
-    if (!tpm_ok) {
+    OutJson verdict = cli::new_document();
+    verdict["tpm_error"] = b.tpm_error ? OutJson(b.tpm_error->message) : OutJson();
+    verdict["eventlog"] = o.eventlog;
+    verdict["eventlog_error"] = b.log_error     ? OutJson(b.log_error->message)
+                                : b.check_error ? OutJson(b.check_error->message)
+                                                : OutJson();
+    verdict["event_count"] = b.check ? OutJson(b.check->replayed.events) : OutJson();
+    verdict["comparison"] = b.check ? engine::comparison_json(b.check->log, b.check->comparison) : OutJson();
+
+    // One verdict, in the order that explains most: no vTPM, no usable log, a log that does not match.
+    std::string summary;
+    if (b.tpm_error) {
         journal::log(journal::Priority::Warning, "no vTPM: " + b.tpm_error->message, {{"phase", "environment"}});
+        engine::set_error(verdict, *b.tpm_error, cli::exit_code_for(*b.tpm_error));
+        summary = "no vTPM";
+    } else if (b.log_error || b.check_error) {
+        const Error& e = b.log_error ? *b.log_error : *b.check_error;
+        engine::set_error(verdict, e, cli::exit_code_for(e));
+        summary = b.log_error && b.log_error->code == ErrorCode::Unavailable ? "vTPM present, event log missing"
+                                                                             : "vTPM present, event log unusable";
+    } else if (b.check) {
+        log_mismatches(*b.check);
+        const Comparison& cmp = b.check->comparison;
+        if (!cmp.ok()) {
+            engine::set_error(verdict, kExitRefused, "log-mismatch", engine::comparison_summary(b.check->log, cmp, "vTPM"));
+        }
+        summary = std::string("vTPM present, event log ") + (cmp.ok() ? "matches the vTPM" : "does NOT match the vTPM");
     }
-    verdict["eventlog"] = eventlog_json(o.eventlog, b);
     const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - start).count();
     verdict["duration_ms"] = ms;
-    const bool log_ok = verdict["eventlog"].value("ok", false);
-    const std::string summary = std::string(tpm_ok ? "vTPM present" : "no vTPM") + ", event log " +
-                                (!verdict["eventlog"]["present"].get<bool>() ? "missing"
-                                 : log_ok                                    ? "matches the vTPM"
-                                                                             : "does NOT match the vTPM");
-    journal::log(log_ok ? journal::Priority::Info : journal::Priority::Notice, "boot check: " + summary,
+    const bool ok = verdict["ok"].get<bool>();
+    journal::log(ok ? journal::Priority::Info : journal::Priority::Notice, "boot check: " + summary,
                  {{"phase", "check"}, {"duration_ms", std::to_string(ms)}});
     if (!write_verdict(verdict)) {
         journal::log(journal::Priority::Error, "cannot write " + std::string(kVerdictFile), {{"phase", "check"}});
     }
     journal::notify("READY=1\nSTATUS=" + summary);
-    if (o.json) std::printf("%s\n", verdict.dump(2).c_str());
-    return 0;
+    if (o.json) {
+        engine::print_json(verdict);
+    } else if (!ok) {
+        std::fprintf(stderr, "cvmunlock: agent check: %s\n", verdict["error"]["message"].get<std::string>().c_str());
+    }
+    return ok ? kExitOk : verdict["error"]["exit"].get<int>();
 }
 
 }  // namespace cvmunlock::agent

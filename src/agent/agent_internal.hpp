@@ -2,10 +2,12 @@
 
 #include <string>
 
+#include "tpm_options.hpp"
+
 namespace cvmunlock::agent {
 
 struct AgentOptions {
-    std::string tpm;
+    cli::TpmOptions tpm;
     std::string eventlog = "/sys/kernel/security/tpm0/binary_bios_measurements";
     bool json = false;
 };

@@ -12,6 +12,8 @@
 #include "eventlog_load.hpp"
 #include "eventlog_verify.hpp"
 #include "exit_codes.hpp"
+#include "output.hpp"
+#include "tpm_options.hpp"
 
 namespace cvmunlock::cli {
 
@@ -34,36 +36,44 @@ std::string digest_bank_name(std::uint16_t alg_id) {
     return buf;
 }
 
-json event_json(const Event& ev, std::size_t index) {
-    json digests = json::object();
+OutJson event_json(const Event& ev, std::size_t index) {
+    OutJson digests = OutJson::object();
     for (const auto& d : ev.digests) digests[digest_bank_name(d.alg_id)] = to_hex(d.digest);
     const DigestCheck check = check_event_digest(ev);
-    json j{{"index", index},           {"offset", ev.offset},       {"pcr", ev.pcr},
-           {"type", ev.type},          {"type_name", event_type_name(ev.type)},
-           {"digests", digests},       {"data_size", ev.data.size()}, {"digest_check", check_name(check)},
-           {"decoded", decode_event_data(ev)}};
-    if (check == DigestCheck::Mismatch) j["untrusted"] = true;
-    return j;
+    const json decoded = decode_event_data(ev);
+    return OutJson{{"index", index},
+                   {"offset", ev.offset},
+                   {"pcr", ev.pcr},
+                   {"type", ev.type},
+                   {"type_name", event_type_name(ev.type)},
+                   {"digests", digests},
+                   {"data_size", ev.data.size()},
+                   {"digest_check", check_name(check)},
+                   {"untrusted", check == DigestCheck::Mismatch},
+                   {"decoded", OutJson::parse(decoded.dump())}};
 }
 
 int run_show(const EventLogOptions& opts) {
+    begin_output("eventlog show", opts.json);
     auto log = load_event_log(opts.log);
     if (!log) return report_error("eventlog show", log.error());
     if (opts.json) {
-        json events = json::array();
+        OutJson events = OutJson::array();
         for (std::size_t i = 0; i < log->events.size(); ++i) events.push_back(event_json(log->events[i], i));
-        json algs = json::array();
+        OutJson algs = OutJson::array();
         if (log->spec_id) {
             for (const auto& a : log->spec_id->algorithms) algs.push_back(digest_bank_name(a.alg_id));
         } else {
             algs.push_back("sha1");
         }
-        json out{{"format", log->format == LogFormat::Legacy ? "legacy" : "crypto-agile"},
-                 {"algorithms", algs},
-                 {"events", events},
-                 {"trailing_padding", log->trailing_padding}};
-        std::cout << out.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-        return kExitOk;
+        OutJson doc = new_document();
+        doc["eventlog"] = opts.log;
+        doc["format"] = log->format == LogFormat::Legacy ? "legacy" : "crypto-agile";
+        doc["pcr_banks"] = algs;
+        doc["event_count"] = log->events.size();
+        doc["events"] = events;
+        doc["trailing_padding"] = log->trailing_padding;
+        return finish(doc);
     }
     std::printf("%s event log, %zu records\n", log->format == LogFormat::Legacy ? "Legacy (SHA-1)" : "Crypto-agile",
                 log->events.size());
@@ -82,13 +92,19 @@ int run_show(const EventLogOptions& opts) {
 }
 
 int run_replay(const EventLogOptions& opts) {
+    begin_output("eventlog replay", opts.json);
     auto log = load_event_log(opts.log);
     if (!log) return report_error("eventlog replay", log.error());
     auto result = replay_event_log(*log);
     if (!result) return report_error("eventlog replay", result.error().context(opts.log));
     if (opts.json) {
-        std::cout << replay_to_json(*result).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-        return kExitOk;
+        OutJson doc = new_document();
+        doc["eventlog"] = opts.log;
+        doc["event_count"] = result->events;
+        doc["startup_locality"] = result->startup_locality ? OutJson(*result->startup_locality) : OutJson();
+        // The same {"banks": {...}} object `eventlog verify --expected` reads.
+        doc["banks"] = OutJson::parse(pcr_values_to_json(result->banks)["banks"].dump());
+        return finish(doc);
     }
     std::printf("%zu records", result->events);
     if (result->startup_locality) std::printf(", StartupLocality %u", *result->startup_locality);
@@ -125,18 +141,19 @@ void add_eventlog_commands(CLI::App& app, EventLogOptions& opts, int& exit_code)
     CLI::App* replay = ev->add_subcommand("replay", "Replay the log and print the resulting PCR values");
     CLI::App* verify = ev->add_subcommand("verify", "Replay the log and compare it with the TPM's PCRs or a file");
     for (CLI::App* sub : {show, replay, verify}) {
-        sub->add_option("--log", opts.log, "Event log (binary_bios_measurements format)")->capture_default_str();
-        sub->add_flag("--json", opts.json, "Machine-readable output");
+        add_eventlog_option(sub, opts.log, "Event log (binary_bios_measurements format)");
+        sub->add_flag("--json", opts.json, "Machine-readable output (docs/json.md)");
         sub->footer(kExitCodeHelp);
     }
-    CLI::Option* tpm = verify->add_option("--tpm", opts.tpm,
-                                          "Compare with this TPM (TCTI string, e.g. swtpm:host=127.0.0.1,port=2321; "
-                                          "default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    CLI::Option* tpm = verify->add_option("--tpm", opts.tpm.tcti,
+                                          "Compare with this TPM (TCTI, e.g. swtpm:host=127.0.0.1,port=2321; "
+                                          "--tpm alone: $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_limit_options(verify, opts.tpm);
     CLI::Option* expected = verify->add_option("--expected", opts.expected,
                                                "Compare with PCR values from a JSON file {\"banks\": {...}}");
     tpm->excludes(expected);
-    verify->add_option("--pcrs", opts.pcrs, "Only these PCRs, e.g. 0,2,4,7 or 0+7");
-    verify->add_option("--bank", opts.bank, "Only this bank (sha1, sha256, sha384, sha512, sm3_256)");
+    verify->add_option("--pcrs", opts.pcrs, "Only these PCRs, e.g. 0,2,4,7 or 0+7 (default: 0-7 and every PCR the log extends)");
+    add_pcr_bank_option(verify, opts.bank, "Only this bank (sha1, sha256, sha384, sha512, sm3_256; default: every bank)");
     tpm->expected(0, 1);
     verify->parse_complete_callback([&opts, tpm, expected]() {
         if (tpm->count() == 0 && expected->count() == 0) throw CLI::RequiredError("--tpm or --expected");

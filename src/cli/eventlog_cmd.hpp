@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cvmunlock/hash.hpp"
+#include "tpm_options.hpp"
 
 namespace CLI {
 class App;
@@ -18,11 +19,11 @@ inline constexpr const char* kDefaultEventLog = "/sys/kernel/security/tpm0/binar
 struct EventLogOptions {
     std::string log = kDefaultEventLog;
     bool json = false;
-    std::string tpm;            // TCTI; empty: $CVMUNLOCK_TCTI or the default device
+    TpmOptions tpm;             // --tpm TCTI (empty: $CVMUNLOCK_TCTI or the default device) and limits
     bool use_tpm = false;       // --tpm given (verify)
     std::string expected;       // --expected FILE (verify)
     std::string pcrs;           // --pcrs LIST (verify)
-    std::string bank;           // --bank NAME (verify)
+    std::string bank;           // --pcr-bank NAME (verify)
 };
 
 // Registers the subcommands; each stores its exit code in `exit_code` when run.

@@ -11,7 +11,4 @@ namespace cvmunlock::cli {
 // with "<path>: at byte offset N ...".
 Result<EventLog> load_event_log(const std::string& path);
 
-// Prints "cvmunlock: <what>: <message>" to stderr and returns the exit code.
-int report_error(const std::string& what, const Error& error);
-
 }  // namespace cvmunlock::cli

@@ -10,23 +10,13 @@
 #include "eventlog_check.hpp"
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
+#include "output.hpp"
 #include "tpm_options.hpp"
 
 namespace cvmunlock::cli {
 
 namespace {
-using nlohmann::json;
 constexpr const char* kWhat = "eventlog verify";
-
-json event_brief(const EventLog& log, std::optional<std::size_t> index) {
-    if (!index || *index >= log.events.size()) return nullptr;
-    const Event& ev = log.events[*index];
-    return json{{"index", *index},
-                {"offset", ev.offset},
-                {"type", event_type_name(ev.type)},
-                {"summary", decode_event_data(ev).value("summary", std::string())},
-                {"description", describe_event(log, *index)}};
-}
 
 void print_text(const EventLog& log, const Comparison& cmp, const char* source) {
     for (const auto& m : cmp.mismatches) {
@@ -52,53 +42,27 @@ void print_text(const EventLog& log, const Comparison& cmp, const char* source) 
                 cmp.banks.size(), cmp.mismatches.size());
 }
 
-json result_json(const EventLog& log, const Comparison& cmp, const char* source) {
-    json mismatches = json::array();
-    for (const auto& m : cmp.mismatches) {
-        mismatches.push_back(json{{"bank", hash_alg_name(m.bank)},
-                                  {"pcr", m.pcr},
-                                  {"replayed", to_hex(m.replayed)},
-                                  {"reference", m.reference.empty() ? json(nullptr) : json(to_hex(m.reference))},
-                                  {"last_event", event_brief(log, m.last_event)}});
-    }
-    json banks = json::array(), not_in_log = json::array();
-    for (HashAlg b : cmp.banks) banks.push_back(hash_alg_name(b));
-    for (HashAlg b : cmp.banks_not_in_log) not_in_log.push_back(hash_alg_name(b));
-    json untrusted = json::array();
-    for (std::size_t i = 0; i < log.events.size(); ++i) {
-        if (check_event_digest(log.events[i]) == DigestCheck::Mismatch) untrusted.push_back(i);
-    }
-    return json{{"ok", cmp.ok()},          {"source", source},         {"compared", cmp.compared},
-                {"banks", banks},          {"banks_not_in_log", not_in_log},
-                {"mismatches", mismatches}, {"untrusted_events", untrusted}};
-}
 }  // namespace
 
 int run_verify(const EventLogOptions& opts) {
+    begin_output(kWhat, opts.json);
     std::optional<std::set<std::uint32_t>> pcrs;
     if (!opts.pcrs.empty()) {
         pcrs = parse_pcr_list(opts.pcrs);
-        if (!pcrs) {
-            std::fprintf(stderr, "cvmunlock: %s: --pcrs: \"%s\" is not a list of PCRs 0..23 (e.g. 0,2,4,7)\n", kWhat,
-                         opts.pcrs.c_str());
-            return kExitUsage;
-        }
+        if (!pcrs) return usage_error("--pcrs: \"" + opts.pcrs + "\" is not a list of PCRs 0..23 (e.g. 0,2,4,7)");
     }
     CompareOptions compare;
     compare.pcrs = pcrs;
     if (!opts.bank.empty()) {
         compare.bank = hash_alg_from_name(opts.bank);
-        if (!compare.bank) {
-            std::fprintf(stderr, "cvmunlock: %s: --bank: unknown bank \"%s\"\n", kWhat, opts.bank.c_str());
-            return kExitUsage;
-        }
+        if (!compare.bank) return usage_error("--pcr-bank: unknown bank \"" + opts.bank + "\" (sha1, sha256, sha384, sha512, sm3_256)");
     }
     const char* source = opts.use_tpm ? "TPM" : "expected values";
     auto loaded = load_event_log(opts.log);
     if (!loaded) return report_error(kWhat, loaded.error());
     Result<engine::EventLogCheck> check = std::unexpected(Error());
     if (opts.use_tpm) {
-        auto target = tpm_target(TpmOptions{opts.tpm, {}, {}});
+        auto target = tpm_target(opts.tpm);
         if (!target) return report_error(kWhat, target.error());
         check = engine::check_event_log(std::move(*loaded), *target, compare);
     } else {
@@ -108,13 +72,17 @@ int run_verify(const EventLogOptions& opts) {
     }
     if (!check) return report_error(kWhat, check.error().context(opts.log));
     const EventLog& log = check->log;
-    const Comparison* cmp = &check->comparison;
-    if (opts.json) {
-        std::cout << result_json(log, *cmp, source).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << '\n';
-    } else {
-        print_text(log, *cmp, source);
+    const Comparison& cmp = check->comparison;
+    if (!opts.json) {
+        print_text(log, cmp, source);
+        return cmp.ok() ? kExitOk : kExitRefused;
     }
-    return cmp->ok() ? kExitOk : kExitRefused;
+    OutJson doc = new_document();
+    doc["eventlog"] = opts.log;
+    doc["source"] = opts.use_tpm ? "tpm" : "expected";
+    doc["comparison"] = engine::comparison_json(log, cmp);
+    if (!cmp.ok()) engine::set_error(doc, kExitRefused, "log-mismatch", engine::comparison_summary(log, cmp, source));
+    return finish(doc);
 }
 
 }  // namespace cvmunlock::cli

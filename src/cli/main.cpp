@@ -11,6 +11,7 @@
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
 #include "snp_cmd.hpp"
+#include "usage.hpp"
 #include "volume_cmds.hpp"
 
 #ifndef CVMUNLOCK_VERSION
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
     add_snp_commands(app, exit_code);
     cvmunlock::agent::add_agent_commands(app, exit_code);
 
+    if (int rc = check_commands(app, argc, argv); rc >= 0) return rc;
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -46,8 +48,7 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        app.exit(e);
-        return kExitUsage;
+        return report_parse_error(app, e, argc, argv);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "cvmunlock: internal error: %s\n", e.what());
         return kExitUnavailable;

@@ -16,7 +16,6 @@
 namespace cvmunlock::cli {
 
 namespace {
-using nlohmann::json;
 
 constexpr const char* kCheckFooter =
     "Exit codes: 0 when the check ran, whatever the platform (\"none\" is an answer, not a failure: read "
@@ -29,16 +28,16 @@ std::string hex64(std::uint64_t v) {
     return buf;
 }
 
-json paravisor_json(const snp::Paravisor& p) {
-    return json{{"hypervisor", p.hypervisor},
+engine::OutJson paravisor_json(const snp::Paravisor& p) {
+    return engine::OutJson{{"hypervisor", p.hypervisor},
                 {"hyperv", p.hyperv},
                 {"isolation", p.isolation_name},
                 {"isolation_type", p.isolation_type},
                 {"paravisor_present", p.paravisor_present}};
 }
 
-json cpuid_json(const snp::CpuidClaims& c) {
-    return json{{"sev", c.sev},           {"sev_es", c.sev_es}, {"snp", c.snp},
+engine::OutJson cpuid_json(const snp::CpuidClaims& c) {
+    return engine::OutJson{{"sev", c.sev},           {"sev_es", c.sev_es}, {"snp", c.snp},
                 {"vmpl", c.vmpl},         {"c_bit", c.c_bit},   {"phys_addr_reduction", c.phys_addr_reduction},
                 {"vmpl_count", c.vmpl_count}};
 }
@@ -95,31 +94,35 @@ std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 }  // namespace
 
-json snp_check_json(const snp::Detection& d, const std::optional<SnpCheckFetch>& fetch) {
-    json sources = json::array();
+engine::OutJson snp_check_json(const snp::Detection& d, const std::optional<SnpCheckFetch>& fetch) {
+    using engine::OutJson;
+    OutJson sources = OutJson::array();
     for (const auto& s : d.sources) {
-        sources.push_back(json{{"kind", snp::evidence_kind_name(s.kind)},
+        sources.push_back(OutJson{{"kind", snp::evidence_kind_name(s.kind)},
                                {"where", s.where},
                                {"usable", s.usable},
                                {"reason", s.reason}});
     }
     const std::optional<std::uint32_t> vmpl = fetch && fetch->vmpl ? fetch->vmpl : d.vmpl;
-    json out{{"platform", snp::platform_name(d.platform)},
-             {"verified", d.verified},
-             {"basis", snp::basis_name(d.basis)},
-             {"summary", d.summary},
-             {"sev_status", d.sev_status ? json(hex64(*d.sev_status)) : json(nullptr)},
-             {"snp_features", d.snp_features},
-             {"cpuid", cpuid_json(d.cpuid)},
-             {"vmpl", vmpl ? json(*vmpl) : json(nullptr)},
-             {"vmpl_basis", vmpl ? "a report requested at this VMPL was returned" : "unknown"},
-             {"paravisor", paravisor_json(d.paravisor)},
-             {"sources", sources},
-             {"notes", d.notes}};
+    OutJson out = engine::json_document("snp check");
+    out["platform"] = snp::platform_name(d.platform);
+    out["verified"] = d.verified;
+    out["basis"] = snp::basis_name(d.basis);
+    out["summary"] = d.summary;
+    out["sev_status"] = d.sev_status ? OutJson(hex64(*d.sev_status)) : OutJson();
+    out["snp_features"] = d.snp_features;
+    out["cpuid"] = cpuid_json(d.cpuid);
+    out["vmpl"] = vmpl ? OutJson(*vmpl) : OutJson();
+    out["vmpl_basis"] = vmpl ? "a report requested at this VMPL was returned" : "unknown";
+    out["paravisor"] = paravisor_json(d.paravisor);
+    out["sources"] = sources;
+    out["notes"] = d.notes;
+    out["fetch"] = nullptr;
     if (fetch) {
-        json f{{"source", fetch->source}, {"ok", fetch->ok}};
-        if (!fetch->ok) f["error"] = fetch->error;
-        out["fetch"] = f;
+        out["fetch"] = OutJson{{"source", fetch->source.empty() ? OutJson() : OutJson(fetch->source)},
+                               {"ok", fetch->ok},
+                               {"error", fetch->ok ? OutJson() : OutJson(fetch->error)}};
+        if (!fetch->ok) engine::set_error(out, fetch->exit_code, "snp-fetch", fetch->error);
     }
     return out;
 }
@@ -185,7 +188,7 @@ void add_snp_check_command(CLI::App& snp, int& exit_code) {
         std::optional<SnpCheckFetch> fetch;
         if (opts->fetch) fetch = fetch_for_vmpl(d);
         if (opts->json) {
-            std::cout << snp_check_json(d, fetch).dump(2, ' ', false, json::error_handler_t::replace) << '\n';
+            engine::print_json(snp_check_json(d, fetch));
         } else {
             std::cout << snp_check_text(d, fetch);
         }

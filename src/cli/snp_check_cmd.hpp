@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "report_json.hpp"
 #include "snp/detect.hpp"
 
 namespace CLI {
@@ -24,7 +25,8 @@ struct SnpCheckFetch {
     int exit_code = 0;  // what a failed fetch makes the command exit with
 };
 
-nlohmann::json snp_check_json(const snp::Detection& d, const std::optional<SnpCheckFetch>& fetch);
+// The `snp check --json` document (docs/json.md).
+engine::OutJson snp_check_json(const snp::Detection& d, const std::optional<SnpCheckFetch>& fetch);
 std::string snp_check_text(const snp::Detection& d, const std::optional<SnpCheckFetch>& fetch);
 // 0 whenever the check ran, whatever the platform; with --fetch, the fetch's exit code.
 int snp_check_exit_code(const std::optional<SnpCheckFetch>& fetch);

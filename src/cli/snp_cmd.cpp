@@ -9,6 +9,7 @@
 #include "cvmunlock/snp_policy.hpp"
 #include "cvmunlock/snp_verify.hpp"
 #include "exit_codes.hpp"
+#include "output.hpp"
 #include "snp_check_cmd.hpp"
 #include "snp_options.hpp"
 #include "snp_report_json.hpp"
@@ -59,36 +60,45 @@ std::optional<std::time_t> parse_rfc3339(const std::string& text) {
 
 struct Outcome {
     int code = kExitOk;
-    json doc = json::object();
+    std::optional<Error> input;                                 // an input that could not be used
     std::vector<std::pair<std::string, std::string>> refusals;  // check, detail
+    json chain, hcl;                                            // null until known
+    std::string summary;
 };
 
-int print(const Outcome& o, bool as_json) {
-    json doc = o.doc;
-    doc["valid"] = o.code == kExitOk;
-    json list = json::array();
-    for (const auto& [check, detail] : o.refusals) list.push_back({{"check", check}, {"detail", detail}});
-    doc["refusals"] = list;
+int print(const Outcome& o, const std::string& report_path, bool as_json) {
     if (as_json) {
-        std::cout << doc.dump(2) << "\n";
-    } else if (o.code == kExitOk) {
-        std::cout << "valid: " << doc.value("summary", std::string()) << "\n";
-    } else {
-        for (const auto& [check, detail] : o.refusals) {
-            // An input that could not be used is not a verdict on the report.
-            const bool input = check == "malformed" || check == "input";
-            std::fprintf(stderr, "cvmunlock: %s%s%s\n", input ? "" : "refused: ", input ? "" : (check + ": ").c_str(),
-                         detail.c_str());
+        json doc = new_document();
+        doc["report"] = report_path.empty() ? json() : json(report_path);
+        doc["chain"] = o.chain;
+        doc["hcl"] = o.hcl;
+        json list = json::array();
+        for (const auto& [check, detail] : o.refusals) list.push_back({{"check", check}, {"detail", detail}});
+        doc["refusals"] = list;
+        doc["summary"] = o.summary.empty() ? json() : json(o.summary);
+        if (o.input) {
+            engine::set_error(doc, *o.input, o.code);
+        } else if (o.code != kExitOk) {
+            const auto& [check, detail] = o.refusals.front();
+            engine::set_error(doc, o.code, "snp-refused", check + ": " + detail);
         }
+        return finish(doc);
+    }
+    if (o.input) {
+        std::fprintf(stderr, "cvmunlock: %s\n", o.input->message.c_str());
+    } else if (o.code == kExitOk) {
+        std::cout << "valid: " << o.summary << "\n";
+    } else {
+        for (const auto& [check, detail] : o.refusals) std::fprintf(stderr, "cvmunlock: refused: %s: %s\n", check.c_str(), detail.c_str());
     }
     return o.code;
 }
 
 // Ends the command on an input that could not be used (exit 3 malformed, 4 unreadable).
-int input_error(Outcome& o, const Error& e, bool as_json) {
+int input_error(Outcome& o, const Error& e, const std::string& report_path, bool as_json) {
     o.code = exit_code_for(e);
-    o.refusals.emplace_back(e.code == ErrorCode::InvalidInput ? "malformed" : "input", e.message);
-    return print(o, as_json);
+    o.input = e;
+    return print(o, report_path, as_json);
 }
 
 struct LoadedReport {
@@ -138,7 +148,7 @@ void verify_loaded(Outcome& o, const LoadedReport& loaded, const std::vector<snp
                    const snp::TrustStore& trust, std::time_t at, const snp::Policy& policy) {
     if (loaded.hcl) {
         if (auto r = hcl::check_runtime_hash(*loaded.hcl); !r) o.refusals.emplace_back("binding", r.error().message);
-        o.doc["hcl"] = hcl_to_json(*loaded.hcl)["hcl"];
+        o.hcl = hcl_to_json(*loaded.hcl)["hcl"];
     }
     auto chain = snp::verify_report(loaded.raw, loaded.report, certs, trust, at);
     if (!chain) {
@@ -146,60 +156,57 @@ void verify_loaded(Outcome& o, const LoadedReport& loaded, const std::vector<snp
         o.code = kExitRefused;
         return;
     }
-    o.doc["chain"] = chain_json(*chain);
+    o.chain = chain_json(*chain);
     for (const auto& v : snp::evaluate_policy(loaded.report, chain->product, policy)) o.refusals.emplace_back(v.check, v.detail);
     o.code = o.refusals.empty() ? kExitOk : kExitRefused;
     if (o.code != kExitOk) return;
-    o.doc["summary"] = std::string(snp::product_name(chain->product)) + " report signed by the " +
+    o.summary = std::string(snp::product_name(chain->product)) + " report signed by the " +
                        snp::cert_role_name(chain->key_role) + ", chain to a trusted ARK, policy satisfied" +
                        (loaded.hcl ? ", HCL runtime data bound" : "");
 }
 
 int run_verify(const VerifyOptions& o, const std::vector<std::string>& anchors) {
+    begin_output("snp verify", o.json);
     Outcome out;
     std::time_t at = std::time(nullptr);
     if (!o.at.empty()) {
         auto t = parse_rfc3339(o.at);
-        if (!t) {
-            std::fprintf(stderr, "cvmunlock: --at: \"%s\" is not RFC 3339 (2025-06-01T00:00:00Z)\n", o.at.c_str());
-            return kExitUsage;
-        }
+        if (!t) return usage_error("--at: \"" + o.at + "\" is not RFC 3339 (2025-06-01T00:00:00Z)");
         at = *t;
     }
     auto policy = snp_policy_from_options(o.policy);
-    if (!policy) {
-        std::fprintf(stderr, "cvmunlock: %s\n", policy.error().message.c_str());
-        return kExitUsage;
-    }
+    if (!policy) return usage_error(policy.error().message);
     auto trust = engine::load_trust_store(snp_gate_config(anchors));
-    if (!trust) return input_error(out, trust.error(), o.json);
+    if (!trust) return input_error(out, trust.error(), o.report, o.json);
     auto certs = load_certs(o.certs);
-    if (!certs) return input_error(out, certs.error(), o.json);
+    if (!certs) return input_error(out, certs.error(), o.report, o.json);
     if (o.report.empty()) {
         auto chain = snp::verify_chain(*certs, *trust, at);
         if (chain) {
-            out.doc["chain"] = chain_json(*chain);
-            out.doc["summary"] = std::string("certificate chain of the ") + snp::cert_role_name(chain->key_role) + " to a trusted ARK";
+            out.chain = chain_json(*chain);
+            out.summary = std::string("certificate chain of the ") + snp::cert_role_name(chain->key_role) + " to a trusted ARK";
         } else {
             out.refusals.emplace_back(chain.error().check, chain.error().detail);
             out.code = kExitRefused;
         }
-        return print(out, o.json);
+        return print(out, o.report, o.json);
     }
     auto loaded = load_report(o.report);
-    if (!loaded) return input_error(out, loaded.error(), o.json);
+    if (!loaded) return input_error(out, loaded.error(), o.report, o.json);
     verify_loaded(out, *loaded, *certs, *trust, at, *policy);
-    return print(out, o.json);
+    return print(out, o.report, o.json);
 }
 
 int run_report(const std::string& path, bool as_json) {
+    begin_output("snp report", as_json);
     auto loaded = load_report(path);
-    if (!loaded) {
-        std::fprintf(stderr, "cvmunlock: %s\n", loaded.error().message.c_str());
-        return exit_code_for(loaded.error());
-    }
+    if (!loaded) return report_error("snp report", loaded.error());
     if (as_json) {
-        std::cout << (loaded->hcl ? hcl_to_json(*loaded->hcl) : report_to_json(loaded->report)).dump(2) << "\n";
+        json doc = new_document();
+        doc["file"] = path;
+        doc["report"] = report_to_json(loaded->report);
+        doc["hcl"] = loaded->hcl ? hcl_to_json(*loaded->hcl)["hcl"] : json();
+        return finish(doc);
     } else {
         if (loaded->hcl) std::cout << "HCL report (Azure vTPM NV 0x01400001), runtime data " << loaded->hcl->runtime_json.size() << " bytes\n";
         std::cout << report_to_text(loaded->report);
@@ -220,7 +227,7 @@ void add_snp_commands(CLI::App& app, int& exit_code) {
     verify->add_option("--report", v.report, "Report file: raw ATTESTATION_REPORT or HCL report (without: chain only)");
     verify->add_option("--certs", v.certs, "DER or PEM file with one or more certificates, any order (repeatable)");
     verify->add_option("--at", v.at, "Verification time, RFC 3339 (default: now)");
-    add_snp_anchor_option(verify, anchors, "--anchors");
+    add_snp_anchor_option(verify, anchors, "--snp-anchors");
     add_snp_policy_options(verify, v.policy);
     verify->add_flag("--json", v.json, "Machine-readable verdict");
     verify->footer("Exit codes: 0 valid, 1 refused (the reason names the check: signature, chain, trust, expiry, tcb, "

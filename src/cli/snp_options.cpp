@@ -71,8 +71,8 @@ void add_snp_policy_options(CLI::App* cmd, SnpPolicyOptions& o) {
 
 void add_snp_anchor_option(CLI::App* cmd, std::vector<std::string>& dirs, const std::string& name) {
     cmd->add_option(name, dirs,
-                    std::string("Extra directory of trusted AMD ARKs (PEM/DER), besides ") + engine::kShippedAnchorDir +
-                        " and " + engine::kExtraAnchorDir + " (repeatable)");
+                    std::string("Extra directory of trusted AMD ARKs (PEM/DER), besides the built-in AMD roots, ") +
+                        engine::kShippedAnchorDir + " and " + engine::kExtraAnchorDir + " (repeatable)");
 }
 
 Result<snp::Policy> snp_policy_from_options(const SnpPolicyOptions& o) {
@@ -107,15 +107,6 @@ Result<snp::Policy> snp_policy_from_options(const SnpPolicyOptions& o) {
     p.smt = *smt;
     p.single_socket = *single;
     return p;
-}
-
-nlohmann::json snp_verdict_json(const engine::SnpVerdict& v) {
-    nlohmann::json violations = nlohmann::json::array();
-    for (const auto& x : v.violations) violations.push_back({{"check", x.check}, {"detail", x.detail}});
-    return {{"evidence", snp::evidence_kind_name(v.evidence)}, {"origin", v.origin},
-            {"product", snp::product_name(v.product)}, {"key", snp::cert_role_name(v.key_role)},
-            {"key_from", v.vcek_from}, {"violations", violations}, {"azure_bound", v.azure_bound},
-            {"summary", v.summary}};
 }
 
 engine::SnpGateConfig snp_gate_config(const std::vector<std::string>& extra_anchor_dirs) {

@@ -27,8 +27,6 @@ void add_snp_anchor_option(CLI::App* cmd, std::vector<std::string>& dirs, const 
 
 // Usage errors name the option ("--min-tcb: ...").
 Result<snp::Policy> snp_policy_from_options(const SnpPolicyOptions& o);
-// The gate's verdict for --json output (unlock, enroll).
-nlohmann::json snp_verdict_json(const engine::SnpVerdict& verdict);
 // The default anchor directories, plus the extra ones given.
 engine::SnpGateConfig snp_gate_config(const std::vector<std::string>& extra_anchor_dirs);
 

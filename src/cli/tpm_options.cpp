@@ -2,11 +2,14 @@
 
 #include <CLI/CLI.hpp>
 
-
 namespace cvmunlock::cli {
 
 void add_tpm_options(CLI::App* app, TpmOptions& o) {
     app->add_option("--tpm", o.tcti, "TCTI (default $CVMUNLOCK_TCTI or device:/dev/tpmrm0)");
+    add_tpm_limit_options(app, o);
+}
+
+void add_tpm_limit_options(CLI::App* app, TpmOptions& o) {
     app->add_option("--tpm-timeout", o.timeout,
                     "Give up when the vTPM took this long in all (default 30s; cvmunlock.conf TimeoutSec=, "
                     "kernel cvmunlock.tpm_timeout=)");
@@ -25,6 +28,14 @@ Result<engine::TpmTarget> tpm_target(const TpmOptions& o) {
         *field = *v;
     }
     return engine::tpm_target(o.tcti, overrides);
+}
+
+void add_eventlog_option(CLI::App* app, std::string& path, const std::string& help) {
+    app->add_option("--eventlog", path, help)->capture_default_str();
+}
+
+void add_pcr_bank_option(CLI::App* app, std::string& bank, const std::string& help) {
+    app->add_option("--pcr-bank", bank, help)->capture_default_str();
 }
 
 }  // namespace cvmunlock::cli

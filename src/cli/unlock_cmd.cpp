@@ -8,6 +8,7 @@
 #include "eventlog_cmd.hpp"
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
+#include "output.hpp"
 #include "secret_input.hpp"
 #include "snp_options.hpp"
 #include "tpm_options.hpp"
@@ -16,7 +17,6 @@
 namespace cvmunlock::cli {
 
 namespace {
-using nlohmann::json;
 
 struct UnlockOptions {
     std::string device, name, eventlog = kDefaultEventLog, pin_file;
@@ -26,30 +26,15 @@ struct UnlockOptions {
     bool test = false, json = false, key_to_stdout = false;
 };
 
-json changes_json(const engine::Refusal& r) {
-    json pcrs = json::array();
-    for (const auto& c : r.changes) {
-        pcrs.push_back(json{{"pcr", c.pcr}, {"lock_pcr", c.lock_pcr}, {"enrolled", to_hex(c.enrolled)},
-                            {"current", to_hex(c.current)}, {"event", c.event_text.empty() ? json() : json(c.event_text)},
-                            {"message", describe_change(c, r.bank)}});
-    }
-    return pcrs;
-}
-
-int usage(const std::string& what) {
-    std::fprintf(stderr, "cvmunlock: unlock: %s\n", what.c_str());
-    return kExitUsage;
-}
-
 int check_usage(const UnlockOptions& o) {
     const int modes = int(o.test) + int(o.key_to_stdout) + int(!o.name.empty());
-    if (modes == 0) return usage("give a NAME to activate, or --test, or --key-to-stdout");
-    if (modes > 1) return usage("NAME, --test and --key-to-stdout exclude each other");
-    if (o.key_to_stdout && o.json) return usage("--key-to-stdout writes only the key: no --json");
+    if (modes == 0) return usage_error("give a NAME to activate, or --test, or --key-to-stdout");
+    if (modes > 1) return usage_error("NAME, --test and --key-to-stdout exclude each other");
+    if (o.key_to_stdout && o.json) return usage_error("--key-to-stdout writes only the key: no --json");
     const auto& a = o.activation;
     if (o.name.empty() && (a.allow_discards || a.readonly || a.same_cpu_crypt || a.submit_from_crypt_cpus ||
                            a.no_read_workqueue || a.no_write_workqueue)) {
-        return usage("activation options need a NAME to activate");
+        return usage_error("activation options need a NAME to activate");
     }
     return kExitOk;
 }
@@ -57,23 +42,32 @@ int check_usage(const UnlockOptions& o) {
 int report(const UnlockOptions& o, const engine::Decision<engine::Unlocked>& r,
            const std::vector<std::uint32_t>& commands) {
     if (o.json) {
-        const json codes = engine::tpm_command_json_names(commands);
-        json out{{"ok", r.has_value()}, {"device", o.device}, {"test", o.test},
-                 {"token", r ? json(r->token) : r.error().token ? json(*r.error().token) : json()},
-                 {"keyslot", r ? json(r->keyslot) : json()},
-                 {"tpm_commands", commands.size()}, {"tpm_command_codes", codes},
-                 {"reason", r ? json() : json(r.error().message)},
-                 {"reason_code", r ? json() : json(engine::reason_info(r.error().reason).name)},
-                 {"changed_pcrs", r ? json::array() : changes_json(r.error())},
-                 {"tried", r ? json::array() : json(r.error().tried)}};
+        OutJson doc = new_document();
+        doc["device"] = o.device;
+        doc["name"] = o.name.empty() ? OutJson() : OutJson(o.name);
+        doc["test"] = o.test;
+        doc["token"] = r ? OutJson(r->token) : r.error().token ? OutJson(*r.error().token) : OutJson();
+        doc["keyslot"] = r ? OutJson(r->keyslot) : OutJson();
+        doc["tpm_commands"] = commands.size();
+        doc["tpm_command_codes"] = engine::tpm_command_json_names(commands);
+        OutJson changes = OutJson::array();
+        if (!r) {
+            for (const auto& c : r.error().changes) changes.push_back(engine::pcr_change_json(c, r.error().bank));
+        }
+        doc["changed_pcrs"] = changes;
+        doc["tried"] = r ? std::vector<std::string>{} : r.error().tried;
         const auto& snp = r ? r->snp : r.error().snp;
-        if (snp) out["snp"] = snp_verdict_json(*snp);
-        std::cout << out.dump(2) << '\n';
+        doc["snp"] = snp ? engine::snp_verdict_json(*snp) : OutJson();
+        if (!r) engine::set_error(doc, r.error());
+        if (!r && r.error().reason != engine::Reason::NoToken) {
+            std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(), r.error().summary().c_str());
+        }
+        return finish(doc);
     }
     if (!r) {
         const engine::Refusal& e = r.error();
         if (e.reason == engine::Reason::NoToken) {
-            if (!o.json) std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(), e.message.c_str());
+            std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(), e.message.c_str());
             return engine::reason_info(e.reason).exit_code;
         }
         std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(),
@@ -87,16 +81,14 @@ int report(const UnlockOptions& o, const engine::Decision<engine::Unlocked>& r,
         std::fflush(stdout);
         return kExitOk;
     }
-    if (!o.json) {
-        if (r->snp) std::fprintf(stderr, "cvmunlock: %s\n", r->snp->summary.c_str());
-        std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
-                     o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), r->token, r->keyslot,
-                     commands.size());
-    }
+    if (r->snp) std::fprintf(stderr, "cvmunlock: %s\n", r->snp->summary.c_str());
+    std::fprintf(stderr, "cvmunlock: %s %s with token %d (keyslot %d), %zu TPM commands\n", o.device.c_str(),
+                 o.test ? "would unlock" : ("unlocked as " + o.name).c_str(), r->token, r->keyslot, commands.size());
     return kExitOk;
 }
 
 int run_unlock(const UnlockOptions& o) {
+    begin_output("unlock", o.json);
     if (int rc = check_usage(o); rc != kExitOk) return rc;
     auto target = tpm_target(o.tpm);
     if (!target) return report_error("unlock", target.error());
@@ -121,7 +113,7 @@ int run_unlock(const UnlockOptions& o) {
 }
 }  // namespace
 
-int run_lock(const TpmOptions& tpm_options, std::uint32_t pcr);
+int run_lock(const TpmOptions& tpm_options, std::uint32_t pcr, bool json_out);
 int run_status(const std::string& device, const TpmOptions& tpm_options, bool json_out);
 
 void add_unlock_commands(CLI::App& app, int& exit_code) {
@@ -131,7 +123,7 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     unlock->add_option("name", u.name, "Device-mapper name to activate");
     unlock->add_flag("--test", u.test, "Check that the volume would unlock, without activating it");
     add_tpm_options(unlock, u.tpm);
-    unlock->add_option("--eventlog", u.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
+    add_eventlog_option(unlock, u.eventlog, "Event log used to name what changed on a refusal");
     unlock->add_option("--pin-file", u.pin_file, "Read the PIN from a file, or - for stdin (default: ask when needed)");
     add_snp_anchor_option(unlock, u.snp_anchors, "--snp-anchors");
     unlock->add_option("--vcek", u.vcek, "VCEK file (DER/PEM) to try after the certificate table and the token's copy");
@@ -144,7 +136,7 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
                      "dm-crypt no_read_workqueue (crypttab no-read-workqueue)");
     unlock->add_flag("--perf-no_write_workqueue", u.activation.no_write_workqueue,
                      "dm-crypt no_write_workqueue (crypttab no-write-workqueue)");
-    unlock->add_flag("--json", u.json, "Machine-readable report, with the TPM commands sent");
+    unlock->add_flag("--json", u.json, "Machine-readable report, with the TPM commands sent (docs/json.md)");
     unlock->add_flag("--key-to-stdout", u.key_to_stdout,
                      "Write the checked keyslot passphrase to stdout instead of activating. UNSAFE against a hostile "
                      "host: whoever uses the key reads the header again, and the host can show it another one "
@@ -154,11 +146,13 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
 
     static TpmOptions lock_tpm;
     static std::uint32_t lock_pcr = 15;
+    static bool lock_json = false;
     CLI::App* lock = app.add_subcommand("lock", "Extend the lock PCR so that nothing later in this boot can unseal");
     add_tpm_options(lock, lock_tpm);
     lock->add_option("--lock-pcr", lock_pcr, "The lock PCR the volumes were enrolled with")->capture_default_str()->check(CLI::Range(0, 23));
+    lock->add_flag("--json", lock_json, "Machine-readable output (docs/json.md)");
     lock->footer(kExitCodeHelp);
-    lock->final_callback([&exit_code]() { exit_code = run_lock(lock_tpm, lock_pcr); });
+    lock->final_callback([&exit_code]() { exit_code = run_lock(lock_tpm, lock_pcr, lock_json); });
 
     static std::string status_device;
     static TpmOptions status_tpm;
@@ -166,7 +160,7 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     CLI::App* status = app.add_subcommand("status", "Show the cvmunlock tokens of a volume and whether their PCRs still match");
     status->add_option("device", status_device, "LUKS2 device or image file")->required();
     add_tpm_options(status, status_tpm);
-    status->add_flag("--json", status_json, "Machine-readable output");
+    status->add_flag("--json", status_json, "Machine-readable output (docs/json.md)");
     status->footer(kExitCodeHelp);
     status->final_callback([&exit_code]() { exit_code = run_status(status_device, status_tpm, status_json); });
 }

@@ -11,6 +11,7 @@
 #include "eventlog_cmd.hpp"
 #include "eventlog_load.hpp"
 #include "exit_codes.hpp"
+#include "output.hpp"
 #include "secret_input.hpp"
 #include "snp_options.hpp"
 #include "tpm_options.hpp"
@@ -32,9 +33,11 @@ struct EnrollOptions {
     SnpPolicyOptions snp_policy;
 };
 
-int usage(const std::string& what) {
-    std::fprintf(stderr, "cvmunlock: %s\n", what.c_str());
-    return kExitUsage;
+int usage(const std::string& what) { return usage_error(what); }
+
+template <class T>
+OutJson or_null(const std::optional<T>& v) {
+    return v ? OutJson(*v) : OutJson();
 }
 
 // "7:sha256=HEX"
@@ -108,6 +111,7 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
 }
 
 int run_enroll(const EnrollOptions& o) {
+    begin_output("enroll", o.json);
     engine::EnrollRequest rq;
     if (int rc = build_enroll_request(o, rq); rc != kExitOk) return rc;
     auto target = tpm_target(o.tpm);
@@ -125,17 +129,22 @@ int run_enroll(const EnrollOptions& o) {
     if (auto r = engine::enroll_volume(rq, rep); !r) return report_error("enroll " + o.device, r.error());
     const ByteView recovery = rep.recovery_key.secret_view();
     if (o.json) {
-        json out{{"device", o.device}, {"token", rep.token}, {"keyslot", rep.keyslot},
-                 {"pcr_bank", hash_alg_name(rep.enrolled.pcr_bank)}, {"pcrs", rep.enrolled.pcrs},
-                 {"lock_pcr", rep.enrolled.lock_pcr ? json(*rep.enrolled.lock_pcr) : json()},
-                 {"pin", rep.enrolled.pin.has_value()}, {"wiped_tokens", rep.wiped_tokens},
-                 {"wipe_kept", rep.wipe_notes},
-                 {"marked_recovery_keyslot", rep.marked_recovery_keyslot ? json(*rep.marked_recovery_keyslot) : json()},
-                 {"recovery_keyslot", rep.recovery_keyslot ? json(*rep.recovery_keyslot) : json()}};
-        if (rep.snp) out["snp"] = snp_verdict_json(*rep.snp);
+        OutJson out = new_document();
+        out["device"] = o.device;
+        out["token"] = rep.token;
+        out["keyslot"] = rep.keyslot;
+        out["pcr_bank"] = hash_alg_name(rep.enrolled.pcr_bank);
+        out["pcrs"] = rep.enrolled.pcrs;
+        out["lock_pcr"] = or_null(rep.enrolled.lock_pcr);
+        out["pin"] = rep.enrolled.pin.has_value();
+        out["recovery_keyslot"] = or_null(rep.recovery_keyslot);
         // The key is spliced in at output so that no std::string copy of it is left behind.
         constexpr const char* kMark = "@recovery-key@";
-        if (rep.recovery_keyslot) out["recovery_key"] = kMark;
+        out["recovery_key"] = rep.recovery_keyslot ? OutJson(kMark) : OutJson();
+        out["marked_recovery_keyslot"] = or_null(rep.marked_recovery_keyslot);
+        out["wiped_tokens"] = rep.wiped_tokens;
+        out["notes"] = rep.wipe_notes;
+        out["snp"] = rep.snp ? engine::snp_verdict_json(*rep.snp) : OutJson();
         const std::string text = out.dump(2);
         const auto at = text.find(kMark);
         std::fwrite(text.data(), 1, at == std::string::npos ? text.size() : at, stdout);
@@ -171,9 +180,11 @@ struct WipeOptions {
     std::string device, unlock_key_file, eventlog = kDefaultEventLog;
     std::optional<int> token;
     TpmOptions tpm;
+    bool json = false;
 };
 
 int run_wipe(const WipeOptions& o) {
+    begin_output("wipe", o.json);
     auto target = tpm_target(o.tpm);
     if (!target) return report_error("wipe", target.error());
     engine::WipeRequest rq;
@@ -191,7 +202,14 @@ int run_wipe(const WipeOptions& o) {
     for (const auto& n : wiped->kept) std::fprintf(stderr, "cvmunlock: %s\n", n.c_str());
     std::fprintf(stderr, "cvmunlock: removed token(s) %s and keyslot(s) %s; still opens with %s\n",
                  json(wiped->tokens).dump().c_str(), json(wiped->keyslots).dump().c_str(), wiped->way_in.c_str());
-    return kExitOk;
+    if (!o.json) return kExitOk;
+    OutJson doc = new_document();
+    doc["device"] = o.device;
+    doc["wiped_tokens"] = wiped->tokens;
+    doc["wiped_keyslots"] = wiped->keyslots;
+    doc["notes"] = wiped->kept;
+    doc["way_in"] = wiped->way_in;
+    return finish(doc);
 }
 }  // namespace
 
@@ -233,6 +251,7 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
                   "is not removed and still unseals)");
     add_tpm_options(w, wo.tpm);
     w->add_option("--eventlog", wo.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
+    w->add_flag("--json", wo.json, "Machine-readable output (docs/json.md)");
     w->footer(kExitCodeHelp);
     w->final_callback([&exit_code]() { exit_code = run_wipe(wo); });
 

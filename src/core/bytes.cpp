@@ -9,7 +9,7 @@ const char* error_code_name(ErrorCode code) noexcept {
         case ErrorCode::InvalidInput: return "invalid-input";
         case ErrorCode::NotFound: return "not-found";
         case ErrorCode::Unavailable: return "unavailable";
-        case ErrorCode::TimedOut: return "timed-out";
+        case ErrorCode::TimedOut: return "tpm-timeout";  // only the vTPM has time limits
         case ErrorCode::PolicyRefused: return "policy-refused";
         case ErrorCode::Tampered: return "tampered";
         case ErrorCode::Internal: return "internal";

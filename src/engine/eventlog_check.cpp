@@ -1,5 +1,6 @@
 #include "eventlog_check.hpp"
 
+#include "cvmunlock/event_decode.hpp"
 #include "cvmunlock/pcr_json.hpp"
 #include "file/read_file.hpp"
 
@@ -81,6 +82,22 @@ Result<EventLogCheck> check_event_log(EventLog log, const PcrValues& reference, 
     if (!cmp) return std::unexpected(cmp.error());
     check->comparison = std::move(*cmp);
     return check;
+}
+
+std::string comparison_summary(const EventLog& log, const Comparison& cmp, std::string_view source) {
+    if (cmp.compared == 0) return "no PCR was compared";
+    std::string out;
+    for (const auto& m : cmp.mismatches) {
+        out += out.empty() ? "" : "; ";
+        out += std::string(hash_alg_name(m.bank)) + " PCR " + std::to_string(m.pcr);
+        if (m.reference.empty()) {
+            out += " (not present)";
+        } else {
+            out += " (last logged event " + (m.last_event ? describe_event(log, *m.last_event) : std::string("none")) + ")";
+        }
+    }
+    if (out.empty()) return "the event log explains every compared PCR";
+    return "the event log does not explain the " + std::string(source) + "'s " + out;
 }
 
 }  // namespace cvmunlock::engine

@@ -6,6 +6,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "cvmunlock/eventlog.hpp"
 #include "cvmunlock/replay.hpp"
@@ -43,6 +44,11 @@ struct BootCheck {
     std::optional<Error> check_error;        // both were there and the check failed to run
 };
 BootCheck boot_check(const std::string& log_path, const TpmTarget& target);
+
+// One line for a failed comparison, naming each PCR that differs and the last
+// event logged into it: "the event log does not explain the TPM's sha256 PCR 5
+// (last logged event #12 ...)". `source` names the reference ("TPM", ...).
+std::string comparison_summary(const EventLog& log, const Comparison& comparison, std::string_view source);
 
 // The same against reference values (e.g. a file of expected PCRs).
 Result<EventLogCheck> check_event_log(EventLog log, const PcrValues& reference, const CompareOptions& options);

@@ -7,6 +7,7 @@
 
 #include "../adapters/file/read_file.hpp"
 #include "cvmunlock/hcl_report.hpp"
+#include "cvmunlock/snp_builtin_roots.hpp"
 #include "snp_sources.hpp"
 
 namespace cvmunlock::engine {
@@ -112,9 +113,11 @@ Result<void> check_freshness(const snp::Report& report, const snp::ReportData& n
 
 Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
     snp::TrustStore store;
-    std::string searched;
+    for (const auto& anchor : snp::builtin_anchors()) {
+        const ByteView pem(reinterpret_cast<const std::uint8_t*>(anchor.pem.data()), anchor.pem.size());
+        if (auto r = store.add(pem, "built-in " + std::string(anchor.name)); !r) return std::unexpected(r.error());
+    }
     for (const auto& dir : config.anchor_dirs) {
-        searched += (searched.empty() ? "" : ", ") + dir;
         std::error_code ec;
         if (!fs::is_directory(dir, ec)) continue;
         std::vector<fs::path> files;
@@ -128,7 +131,6 @@ Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
             if (auto r = store.add(*bytes, path.string()); !r) return std::unexpected(r.error());
         }
     }
-    if (store.empty()) return fail(ErrorCode::Unavailable, "no SEV-SNP trust anchor (AMD ARK) in " + searched);
     return store;
 }
 

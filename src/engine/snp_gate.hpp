@@ -47,8 +47,9 @@ struct SnpVerdict {
     std::string summary;     // one line for logs
 };
 
-// Loads every certificate file of the configured anchor directories (missing
-// directories are skipped; an unreadable or malformed file is an error).
+// The AMD roots compiled in, plus every certificate file of the configured
+// anchor directories (missing directories are skipped; an unreadable or
+// malformed file is an error).
 Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config);
 
 // Runs the gate for `requirement`. `srk` is the storage root key the token is

@@ -25,8 +25,13 @@ Result<VolumeStatus> volume_status(const std::string& device, const TpmTarget& t
         std::set<std::uint32_t> all(t.pcrs.begin(), t.pcrs.end());
         if (t.lock_pcr) all.insert(*t.lock_pcr);
         std::optional<PcrValues> current;
-        if (tpm) {
-            if (auto c = (*tpm)->read_pcrs({{t.pcr_bank, all}})) current = std::move(*c);
+        if (tpm && !out.tpm_error) {
+            auto c = (*tpm)->read_pcrs({{t.pcr_bank, all}});
+            if (c) {
+                current = std::move(*c);
+            } else {
+                out.tpm_error = c.error();  // e.g. the vTPM stopped answering
+            }
         }
         for (std::uint32_t pcr : all) {
             PcrState p{pcr, t.lock_pcr == pcr, std::nullopt, std::nullopt};
@@ -39,6 +44,52 @@ Result<VolumeStatus> volume_status(const std::string& device, const TpmTarget& t
         out.tokens.push_back(std::move(state));
     }
     return out;
+}
+
+TokenVerdict token_verdict(const TokenState& s) {
+    TokenVerdict v;
+    bool unknown = false;
+    for (const auto& p : s.pcrs) {
+        if (!p.current || !p.enrolled) {
+            unknown = true;
+            continue;
+        }
+        if (*p.current == *p.enrolled) continue;
+        if (p.lock) {
+            v.locked = true;
+        } else {
+            v.changed.push_back(p.pcr);
+        }
+    }
+    const std::string bank(hash_alg_name(s.found.token.pcr_bank));
+    if (s.srk_matches && !*s.srk_matches) {
+        v.problem = Reason::SrkMismatch;
+        v.message = "sealed under another vTPM's storage root key (a different or reset vTPM)";
+    } else if (!v.changed.empty()) {
+        v.problem = Reason::PcrChanged;
+        std::string list;
+        for (auto pcr : v.changed) list += (list.empty() ? "" : ", ") + std::to_string(pcr);
+        v.message = bank + " PCR" + (v.changed.size() > 1 ? "s " : " ") + list + " changed since enrollment";
+    } else if (unknown || !s.srk_matches) {
+        v.problem = Reason::Unavailable;
+        v.message = "the vTPM's PCRs could not be read";
+    }
+    return v;
+}
+
+std::optional<Refusal> status_refusal(const VolumeStatus& status) {
+    if (status.tokens.empty()) return most_relevant({});
+    if (status.tpm_error) return refusal_from(*status.tpm_error, Reason::Unavailable);
+    for (const auto& t : status.tokens) {
+        TokenVerdict v = token_verdict(t);
+        if (!v.problem) continue;
+        Refusal r;
+        r.reason = *v.problem;
+        r.token = t.found.id;
+        r.message = v.message;
+        return r;
+    }
+    return std::nullopt;
 }
 
 Result<void> lock_boot(const TpmTarget& target, std::uint32_t pcr) {

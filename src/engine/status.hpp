@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "reason.hpp"
 #include "settings.hpp"
 #include "unseal.hpp"
 
@@ -28,6 +29,21 @@ struct VolumeStatus {
     std::vector<TokenState> tokens;
     std::optional<Error> tpm_error;  // set when the vTPM could not be asked
 };
+
+// What a token's next unseal would meet, judged from its state.
+struct TokenVerdict {
+    std::optional<Reason> problem;       // SrkMismatch, PcrChanged, Unavailable (no vTPM); unset: matches
+    bool locked = false;                 // the lock PCR was extended (expected after `cvmunlock lock`)
+    std::vector<std::uint32_t> changed;  // sealed PCRs (not the lock PCR) that differ
+    std::string message;                 // one line when `problem` is set
+};
+TokenVerdict token_verdict(const TokenState& state);
+
+// The volume's verdict for `status`: no cvmunlock token (NoToken), no vTPM
+// (Unavailable or TpmTimeout), a token whose SRK or sealed PCRs changed
+// (SrkMismatch, PcrChanged; the first such token); unset when every token
+// still matches. An extended lock PCR alone is no problem.
+std::optional<Refusal> status_refusal(const VolumeStatus& status);
 
 // The cvmunlock tokens of `device` and, from the vTPM at `target`, whether
 // their SRK and sealed PCRs still match. A missing vTPM is reported, not an error.

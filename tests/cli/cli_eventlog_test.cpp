@@ -39,10 +39,10 @@ TEST(CliEventLog, ReplayJsonReproducesEveryVector) {
     const json all = expected_all();
     for (const auto& [name, entry] : all.items()) {
         SCOPED_TRACE(name);
-        auto r = run_process({cli(), "eventlog", "replay", "--log", kData + "/eventlog/" + name, "--json"});
+        auto r = run_process({cli(), "eventlog", "replay", "--eventlog", kData + "/eventlog/" + name, "--json"});
         ASSERT_EQ(r.exit_code, 0) << r.err;
         const json out = json::parse(r.out);
-        ASSERT_TRUE(out.contains("banks") && out.contains("events") && out.contains("startup_locality"));
+        ASSERT_TRUE(out.contains("banks") && out.contains("event_count") && out.contains("startup_locality"));
         if (entry.contains("startup_locality")) {
             EXPECT_EQ(out["startup_locality"], entry["startup_locality"]);
         }
@@ -64,11 +64,11 @@ TEST(CliEventLog, VerifyExpectedPassesAndNamesTheEbsPcr) {
     TempDir dir;
     const json all = expected_all();
     const auto ubuntu = dir.write("u.json", json{{"banks", all["go-tpm-tools/ubuntu-2404-amd-sevsnp.bin"]["expected_pcrs"]}}.dump());
-    auto r = run_process({cli(), "eventlog", "verify", "--log", kUbuntu, "--expected", ubuntu});
+    auto r = run_process({cli(), "eventlog", "verify", "--eventlog", kUbuntu, "--expected", ubuntu});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 
     const auto ebs = dir.write("e.json", json{{"banks", all["go-attestation/ebs_event_missing_eventlog"]["expected_pcrs"]}}.dump());
-    r = run_process({cli(), "eventlog", "verify", "--log", kEbs, "--expected", ebs});
+    r = run_process({cli(), "eventlog", "verify", "--eventlog", kEbs, "--expected", ebs});
     EXPECT_EQ(r.exit_code, 1) << r.out;
     EXPECT_NE(r.out.find("sha1 PCR 5:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("e5781a2fd49c23a33b16bf0ba5f10efa1aa5d43c"), std::string::npos) << r.out;
@@ -84,7 +84,7 @@ TEST(CliEventLog, AlteredDigestInTheFileFailsVerify) {
     const Event& ev = log->events.at(20);
     raw[ev.offset + 14] = static_cast<char>(raw[ev.offset + 14] ^ 0x80);  // first byte of the first digest
     const auto altered = dir.write("altered.bin", raw);
-    auto r = run_process({cli(), "eventlog", "verify", "--log", altered, "--expected", expected});
+    auto r = run_process({cli(), "eventlog", "verify", "--eventlog", altered, "--expected", expected});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("PCR " + std::to_string(ev.pcr) + ":"), std::string::npos) << r.out;
 }
@@ -93,17 +93,17 @@ TEST(CliEventLog, MalformedAndMissingInputs) {
     TempDir dir;
     const std::string raw = read_all(kUbuntu);
     const auto truncated = dir.write("truncated.bin", raw.substr(0, 1000));
-    auto r = run_process({cli(), "eventlog", "replay", "--log", truncated});
+    auto r = run_process({cli(), "eventlog", "replay", "--eventlog", truncated});
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find(truncated), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("byte offset"), std::string::npos) << r.err;
 
-    r = run_process({cli(), "eventlog", "show", "--log", dir.write("none", "") + ".missing"});
+    r = run_process({cli(), "eventlog", "show", "--eventlog", dir.write("none", "") + ".missing"});
     EXPECT_EQ(r.exit_code, 4) << r.err;
     EXPECT_NE(r.err.find("no event log"), std::string::npos) << r.err;
 
     const auto bad_json = dir.write("bad.json", "{\"banks\": {\"sha256\": {\"7\": \"00\"}}}");
-    r = run_process({cli(), "eventlog", "verify", "--log", kUbuntu, "--expected", bad_json});
+    r = run_process({cli(), "eventlog", "verify", "--eventlog", kUbuntu, "--expected", bad_json});
     EXPECT_EQ(r.exit_code, 3);
     EXPECT_NE(r.err.find(bad_json), std::string::npos) << r.err;
 }
@@ -112,9 +112,9 @@ TEST(CliEventLog, UsageErrorsExitTwo) {
     const std::vector<std::vector<std::string>> cases = {
         {cli()},
         {cli(), "eventlog"},
-        {cli(), "eventlog", "verify", "--log", kUbuntu},
-        {cli(), "eventlog", "verify", "--log", kUbuntu, "--expected", "x", "--pcrs", "0,99"},
-        {cli(), "eventlog", "verify", "--log", kUbuntu, "--expected", "x", "--bank", "md5"},
+        {cli(), "eventlog", "verify", "--eventlog", kUbuntu},
+        {cli(), "eventlog", "verify", "--eventlog", kUbuntu, "--expected", "x", "--pcrs", "0,99"},
+        {cli(), "eventlog", "verify", "--eventlog", kUbuntu, "--expected", "x", "--pcr-bank", "md5"},
         {cli(), "eventlog", "replay", "--bogus"},
     };
     for (const auto& argv : cases) {
@@ -127,7 +127,7 @@ TEST(CliEventLog, UsageErrorsExitTwo) {
 }
 
 TEST(CliEventLog, ShowFlagsUntrustedEventData) {
-    auto r = run_process({cli(), "eventlog", "show", "--log", kData + "/eventlog/go-tpm-tools/gdc-host.bin", "--json"});
+    auto r = run_process({cli(), "eventlog", "show", "--eventlog", kData + "/eventlog/go-tpm-tools/gdc-host.bin", "--json"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const json out = json::parse(r.out);
     EXPECT_EQ(out["events"][3]["digest_check"], "mismatch");

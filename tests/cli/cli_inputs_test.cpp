@@ -42,8 +42,8 @@ protected:
 TEST_F(CliInputs, FifoOrDirectoryIsRefusedNamingIt) {
     const std::string key = dir.write("key", "passphrase");
     const std::vector<Case> cases = {
-        {"event log", {"eventlog", "show", "--log", "@"}},
-        {"event log to verify", {"eventlog", "verify", "--log", "@", "--expected", "@"}},
+        {"event log", {"eventlog", "show", "--eventlog", "@"}},
+        {"event log to verify", {"eventlog", "verify", "--eventlog", "@", "--expected", "@"}},
         {"device to unlock", {"unlock", "--test", "--tpm", "swtpm:host=127.0.0.1,port=1", "@"}},
         {"device to enroll", {"enroll", "@", "--tpm", "swtpm:host=127.0.0.1,port=1", "--unlock-key-file", key}},
         {"device of status", {"status", "@", "--tpm", "swtpm:host=127.0.0.1,port=1"}},

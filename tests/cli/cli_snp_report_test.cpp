@@ -25,8 +25,10 @@ TEST(CliSnpReport, JsonFieldsAreTheReportBytes) {
         const std::string raw = c.hcl ? file.substr(kHclSnp, 0x4A0) : file;
         ASSERT_EQ(raw.size(), 0x4A0U);
         const json doc = report_json(c.path);
-        ASSERT_EQ(doc.contains("hcl"), c.hcl) << doc.dump(2);
-        const json& r = c.hcl ? doc["report"] : doc;
+        ASSERT_EQ(!doc["hcl"].is_null(), c.hcl) << doc.dump(2);
+        EXPECT_EQ(doc["version"], 1);
+        EXPECT_EQ(doc["command"], "snp report");
+        const json& r = doc["report"];
         const std::uint64_t policy = load_le64(u8(raw, kPolicy));
         const std::uint64_t tcb = load_le64(u8(raw, kReportedTcb));
         EXPECT_EQ(r["version"], load_le32(u8(raw, kVersion)));
@@ -50,7 +52,7 @@ TEST(CliSnpReport, JsonFieldsAreTheReportBytes) {
 
 TEST(CliSnpReport, GoSevGuestFieldsAsDocumented) {
     // tests/data/README.md: policy 0xb0000 (debug), reported_tcb bl 2 tee 0 snp 5 ucode 0x44, report_data 01..05.
-    const json r = report_json(kSnp + "/go-sev-guest/attestation.bin");
+    const json r = report_json(kSnp + "/go-sev-guest/attestation.bin")["report"];
     EXPECT_EQ(r["version"], 2);
     EXPECT_EQ(r["policy"]["raw"], hex64(0xb0000));
     EXPECT_EQ(r["policy"]["debug"], true);
@@ -62,7 +64,7 @@ TEST(CliSnpReport, GoSevGuestFieldsAsDocumented) {
     EXPECT_EQ(r["report_data"], "0102030405" + std::string(118, '0'));
     EXPECT_EQ(r["signer_info"]["signing_key"], "vcek");
 
-    const json v = report_json(kSnp + "/trustee/test-vlek-report.bin");
+    const json v = report_json(kSnp + "/trustee/test-vlek-report.bin")["report"];
     EXPECT_EQ(v["version"], 3);
     EXPECT_EQ(v["vmpl"], 1);
     EXPECT_EQ(v["signer_info"]["signing_key"], "vlek");
@@ -75,7 +77,7 @@ TEST(CliSnpReport, TextNamesTheFields) {
     for (const ReportCase& c : report_cases()) {
         SCOPED_TRACE(c.path);
         const json doc = report_json(c.path);
-        const json& r = c.hcl ? doc["report"] : doc;
+        const json& r = doc["report"];
         const ProcessResult t = run_process({cli(), "snp", "report", c.path});
         ASSERT_EQ(t.exit_code, 0) << t.err;
         EXPECT_EQ(t.out.rfind("HCL report", 0) == 0, c.hcl) << t.out;

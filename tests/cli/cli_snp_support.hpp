@@ -78,7 +78,6 @@ struct Fixtures {
     std::string genoa_hcl;
     std::string vlek_byte42, vlek_byte384;
     std::string fake_report, fake_vcek, fake_chain, fake_ark_dir;
-    std::string real_ark_only_dir;  // only the real ARK-Milan, no ASK
 
     Fixtures() {
         const json evidence = json::parse(read_all(kSnp + "/trustee/azure-evidence-genoa.json"));
@@ -103,12 +102,6 @@ struct Fixtures {
         fake_chain = dir.write("fake/ask_ark.pem", as_string(chain.chain_pem()));
         fake_ark_dir = dir.sub("fake-anchors");
         dir.write("fake-anchors/ark.pem", as_string(chain.ark_pem()));
-
-        // ask_ark_milan.pem holds the ASK then the ARK.
-        const std::string pem = read_all(kRoots + "/ask_ark_milan.pem");
-        const std::string begin = "-----BEGIN CERTIFICATE-----";
-        real_ark_only_dir = dir.sub("real-ark-only");
-        dir.write("real-ark-only/ark.pem", pem.substr(pem.rfind(begin)));
     }
 };
 
@@ -118,7 +111,8 @@ inline const Fixtures& fixtures() {
 }
 
 inline ProcessResult verify(std::vector<std::string> args) {
-    std::vector<std::string> argv{cli(), "snp", "verify", "--anchors", kRoots};
+    // No --snp-anchors: AMD's roots are compiled in.
+    std::vector<std::string> argv{cli(), "snp", "verify"};
     argv.insert(argv.end(), args.begin(), args.end());
     return run_process(argv);
 }
@@ -133,9 +127,9 @@ inline json run_json(const std::vector<std::string>& argv) {
     return doc;
 }
 
-// --json output of a verification against the shipped roots.
+// --json output of a verification against the built-in roots.
 inline json verify_json(std::vector<std::string> args, int& exit_code) {
-    std::vector<std::string> argv{cli(), "snp", "verify", "--anchors", kRoots, "--json"};
+    std::vector<std::string> argv{cli(), "snp", "verify", "--json"};
     argv.insert(argv.end(), args.begin(), args.end());
     json doc = run_json(argv);
     exit_code = doc["exit"].get<int>();

@@ -45,7 +45,7 @@ std::vector<VerdictCase> verdict_cases() {
         {"self-made ARK", {"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", f.fake_chain}, 1, "trust", "", ""},
         {"self-made ARK, chain only", {"--certs", f.fake_vcek, "--certs", f.fake_chain}, 1, "trust", "", ""},
         {"self-made ARK as a configured anchor",
-         {"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", f.fake_chain, "--anchors", f.fake_ark_dir}, 0, "", "Milan", "VCEK"},
+         {"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", f.fake_chain, "--snp-anchors", f.fake_ark_dir}, 0, "", "Milan", "VCEK"},
         {"VCEK of the report's chip, not its signer",
          {"--report", tr + "test-report.bin", "--certs", gsg + "vcek.testcer"}, 1, "chip-id", "", ""},
         {"no VCEK supplied", {"--report", tr + "test-report.bin"}, 1, "key", "", ""},
@@ -58,7 +58,7 @@ TEST(CliSnpVerify, EveryVectorGetsItsVerdictInJson) {
         int code = -1;
         const json doc = verify_json(c.args, code);
         EXPECT_EQ(code, c.exit_code) << doc.dump(2);
-        EXPECT_EQ(doc.value("valid", !c.check.empty()), c.check.empty()) << doc.dump(2);
+        EXPECT_EQ(doc.value("ok", !c.check.empty()), c.check.empty()) << doc.dump(2);
         if (c.check.empty()) {
             EXPECT_TRUE(doc["refusals"].empty()) << doc.dump(2);
             EXPECT_FALSE(doc.value("summary", std::string()).empty()) << doc.dump(2);
@@ -168,9 +168,10 @@ TEST(CliSnpVerify, EveryFlippedSignedByteIsRefused) {
             SCOPED_TRACE(name);
             const json doc = verify_json({"--report", path, "--certs", gsg + "vcek.testcer", "--allow-debug"}, code);
             ASSERT_TRUE(code == 1 || code == 3) << "exit " << code << "\n" << doc.dump(2);
-            EXPECT_FALSE(doc.value("valid", true));
-            ASSERT_FALSE(doc["refusals"].empty()) << doc.dump(2);
-            const std::string detail = doc["refusals"][0].value("detail", "");
+            EXPECT_FALSE(doc.value("ok", true));
+            ASSERT_EQ(doc["error"]["exit"], code) << doc.dump(2);
+            ASSERT_EQ(doc["refusals"].empty(), code == 3) << doc.dump(2);
+            const std::string detail = code == 3 ? doc["error"].value("message", "") : doc["refusals"][0].value("detail", "");
             if (code == 3) {
                 ++malformed;
                 EXPECT_NE(detail.find("offset"), std::string::npos) << detail;
@@ -236,7 +237,7 @@ TEST(CliSnpVerify, HclRuntimeDataIsBoundToTheReport) {
     m[at] = m[at] == 'A' ? 'B' : 'A';
     const json bad = verify_json({"--report", dir.write("ak.bin", m), "--certs", tr + "azure-vcek.pem"}, code);
     EXPECT_EQ(code, 1) << bad.dump(2);
-    EXPECT_FALSE(bad.value("valid", true));
+    EXPECT_FALSE(bad.value("ok", true));
     EXPECT_EQ(checks_of(bad), std::set<std::string>{"binding"}) << bad.dump(2);
 
     // Any flipped byte of the runtime region is refused, whatever it breaks.
@@ -255,37 +256,29 @@ TEST(CliSnpVerify, RealVcekIsNotChainedThroughASelfMadeAsk) {
     const Fixtures& f = fixtures();
     const std::string gsg = kSnp + "/go-sev-guest/";
     const std::vector<std::string> report{"--report", gsg + "attestation.bin", "--certs", gsg + "vcek.testcer", "--allow-debug"};
-    // Anchors given here only: run_process directly, without the shipped-roots default of verify().
     auto run = [&](std::vector<std::string> args, std::vector<std::string> anchors) {
         std::vector<std::string> argv{cli(), "snp", "verify", "--json"};
-        for (const auto& a : anchors) argv.insert(argv.end(), {"--anchors", a});
+        for (const auto& a : anchors) argv.insert(argv.end(), {"--snp-anchors", a});
         argv.insert(argv.end(), args.begin(), args.end());
         return run_json(argv);
     };
+    // The real VCEK with a self-made ASK/ARK beside it, the self-made ARK trusted too: the
+    // built-in Milan ASK is what issued the VCEK, and the path runs through it to AMD's ARK.
     std::vector<std::string> real = report;
-    // Only the real ARK is trusted: the self-made ASK cannot have issued the real VCEK.
     real.insert(real.end(), {"--certs", f.fake_chain});
-    json doc = run(real, {f.real_ark_only_dir});
-    EXPECT_EQ(doc["exit"], 1) << doc.dump(2);
-    EXPECT_EQ(checks_of(doc), std::set<std::string>{"chain"}) << doc.dump(2);
-    // Same, with the self-made ARK trusted too.
-    doc = run(real, {f.real_ark_only_dir, f.fake_ark_dir});
-    EXPECT_EQ(doc["exit"], 1) << doc.dump(2);
-    EXPECT_EQ(checks_of(doc), std::set<std::string>{"chain"}) << doc.dump(2);
-    // The real ASK supplied: valid.
-    std::vector<std::string> with_real_ask = report;
-    with_real_ask.insert(with_real_ask.end(), {"--certs", kRoots + "/ask_ark_milan.pem"});
-    doc = run(with_real_ask, {f.real_ark_only_dir});
-    EXPECT_EQ(doc["exit"], 0) << doc.dump(2);
-    // The shipped anchors carry the real ASK: the supplied self-made ASK/ARK are
-    // ignored and the path runs through the trusted ones.
-    doc = run(real, {kRoots});
+    json doc = run(real, {f.fake_ark_dir});
     EXPECT_EQ(doc["exit"], 0) << doc.dump(2);
     ASSERT_EQ(doc["chain"]["path"].size(), 3U) << doc.dump(2);
-    // A self-made report signed by a self-made VCEK but presented with the real ASK/ARK.
-    doc = run({"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", kRoots + "/ask_ark_milan.pem"}, {kRoots});
+    // A self-made report signed by a self-made VCEK, presented with the real ASK/ARK: refused.
+    doc = run({"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", kRoots + "/ask_ark_milan.pem"}, {});
     EXPECT_EQ(doc["exit"], 1) << doc.dump(2);
     EXPECT_EQ(checks_of(doc), std::set<std::string>{"chain"}) << doc.dump(2);
+    EXPECT_EQ(doc["error"]["code"], "snp-refused") << doc.dump(2);
+    // Its own chain, its ARK not trusted: refused; trusted with --snp-anchors: valid.
+    doc = run({"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", f.fake_chain}, {});
+    EXPECT_EQ(doc["exit"], 1) << doc.dump(2);
+    doc = run({"--report", f.fake_report, "--certs", f.fake_vcek, "--certs", f.fake_chain}, {f.fake_ark_dir});
+    EXPECT_EQ(doc["exit"], 0) << doc.dump(2);
 }
 
 // ---------------------------------------------------------------- policy flags
@@ -303,9 +296,11 @@ TEST(CliSnpVerify, MalformedAndMissingInputs) {
     int code = -1;
     json doc = verify_json({"--report", truncated, "--certs", tr + "test-vcek.der"}, code);
     EXPECT_EQ(code, 3);
-    EXPECT_FALSE(doc.value("valid", true));
-    ASSERT_FALSE(doc["refusals"].empty());
-    EXPECT_NE(doc["refusals"][0].value("detail", "").find("1024"), std::string::npos) << doc.dump(2);
+    EXPECT_FALSE(doc.value("ok", true));
+    EXPECT_TRUE(doc["refusals"].empty()) << doc.dump(2);  // not a verdict on the report
+    EXPECT_EQ(doc["error"]["exit"], 3) << doc.dump(2);
+    EXPECT_EQ(doc["error"]["code"], "invalid-input") << doc.dump(2);
+    EXPECT_NE(doc["error"].value("message", "").find("1024"), std::string::npos) << doc.dump(2);
 
     const std::string hcl = read_all(tr + "azure-hcl-report.bin");
     const std::string hcl_short = dir.write("hcl-short.bin", hcl.substr(0, 1000));
@@ -334,22 +329,29 @@ TEST(CliSnpVerify, MalformedAndMissingInputs) {
     // A broken file among the configured anchors is an error, not silently skipped.
     const std::string bad_anchors = dir.sub("bad-anchors");
     const std::string bad_ark = dir.write("bad-anchors/ark.pem", "junk");
-    r = verify({"--report", tr + "test-report.bin", "--certs", tr + "test-vcek.der", "--anchors", bad_anchors});
+    r = verify({"--report", tr + "test-report.bin", "--certs", tr + "test-vcek.der", "--snp-anchors", bad_anchors});
     EXPECT_EQ(r.exit_code, 3) << r.err;
     EXPECT_NE(r.err.find(bad_ark), std::string::npos) << r.err;
 }
 
-TEST(CliSnpVerify, NoTrustAnchorIsUnavailable) {
+TEST(CliSnpVerify, ALoneCopyOfTheBinaryVerifiesWithTheBuiltInRoots) {
+    // The binary copied alone to an empty directory, run from there with no anchor
+    // directory given (the installed ones do not exist here, or add nothing new).
     const std::string tr = kSnp + "/trustee/";
-    const ProcessResult help = run_process({cli(), "snp", "verify", "--help"});
-    for (const char* dir : {"/etc/cvmunlock/snp-anchors.d", "/usr/share/cvmunlock/amd-roots", "/usr/local/share/cvmunlock/amd-roots"}) {
-        if (std::filesystem::exists(dir) && help.out.find(dir) != std::string::npos) GTEST_SKIP() << dir << " is installed";
-    }
     TempDir dir;
-    const ProcessResult r = run_process({cli(), "snp", "verify", "--report", tr + "test-report.bin", "--certs",
-                                         tr + "test-vcek.der", "--anchors", dir.sub("empty")});
-    EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
-    EXPECT_NE(r.err.find("trust anchor"), std::string::npos) << r.err;
+    const std::string alone = (dir.path() / "cvmunlock").string();
+    std::filesystem::copy_file(cli(), alone);
+    const ProcessResult r = run_process({"/bin/sh", "-c", "cd \"$1\" && exec ./cvmunlock snp verify --report \"$2\" --certs \"$3\"",
+                                         "sh", dir.path().string(), tr + "test-report.bin", tr + "test-vcek.der"});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    EXPECT_NE(r.out.find("valid: Milan report signed by the VCEK"), std::string::npos) << r.out << r.err;
+
+    // The roots are trusted, not merely present: a report whose chain ends elsewhere is still refused.
+    const Fixtures& f = fixtures();
+    const ProcessResult fake = run_process({alone, "snp", "verify", "--report", f.fake_report, "--certs", f.fake_vcek,
+                                            "--certs", f.fake_chain});
+    EXPECT_EQ(fake.exit_code, 1) << fake.out << fake.err;
+    EXPECT_NE(fake.err.find("refused: trust"), std::string::npos) << fake.err;
 }
 
 // ---------------------------------------------------------------- snp report

@@ -241,7 +241,7 @@ scenario_provision() {
 		fail "expected 3 keyslots (passphrase, sealed key, recovery key)"
 	log "enrolled: $(jq -c 'del(.recovery_key)' "$PROVISIONED/enroll.json")"
 	log "sealed to: $(jq -c '.tokens[] | select(.type == "cvmunlock") | .pcr_values' <<<"$dump")"
-	log "PCR 7 of the captured log: $("$cli" eventlog replay --log "$EVENTLOG" --json | jq -r '.banks.sha256["7"]')"
+	log "PCR 7 of the captured log: $("$cli" eventlog replay --eventlog "$EVENTLOG" --json | jq -r '.banks.sha256["7"]')"
 }
 
 # b: the token plugin opens the root volume inside systemd-cryptsetup.
@@ -379,7 +379,7 @@ expect_verdict() {
 	local verdict
 	verdict=$(console_value VERDICT)
 	[[ $verdict != "(absent)" ]] || console_fail "no /run/cvmunlock/verdict.json: cvmunlock-agent.service did not run"
-	jq -e '.eventlog.ok == true' <<<"$verdict" >/dev/null || console_fail "verdict: $verdict"
+	jq -e '.ok == true and .comparison.matches == true' <<<"$verdict" >/dev/null || console_fail "verdict: $verdict"
 	log "verdict: $(jq -c . <<<"$verdict")"
 }
 

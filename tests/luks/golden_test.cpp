@@ -53,7 +53,7 @@ TEST_F(GoldenV1, EnrolledPinVolumeStillUnlocksWithItsPinOnly) {
     const std::string wrong = dir.write("wrong-pin", "9999");
     r = unlock(img, {"--pin-file", wrong});
     EXPECT_EQ(r.exit_code, 1) << show(r);
-    EXPECT_EQ(parse_json(r.out).value("reason_code", ""), "pin-wrong") << r.out;
+    EXPECT_EQ(parse_json(r.out)["error"].value("code", ""), "pin-wrong") << r.out;
 }
 
 // The golden token JSON (tests/data/golden/token-v1.json) is the one in the image.

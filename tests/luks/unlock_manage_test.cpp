@@ -7,7 +7,7 @@ namespace cvmunlock::unlock_test {
 namespace {
 
 json status_pcr(const json& status, int pcr) {
-    for (const auto& p : status["tokens"][0]["pcrs"]) {
+    for (const auto& p : status["tokens"][0]["pcr_values"]) {
         if (p["pcr"] == pcr) return p;
     }
     return json::object();
@@ -23,22 +23,48 @@ TEST_F(UnlockSwtpm, StatusTellsWhichPcrsStillMatch) {
     EXPECT_EQ(status_pcr(j, 15).value("matches", false), true) << j.dump(2);
     EXPECT_EQ(j["tokens"][0].value("srk_matches", false), true) << j.dump(2);
 
-    extend_pcr(7, "sha256", std::string(64, 'a'));
+    EXPECT_EQ(j["ok"], true) << j.dump(2);
+    EXPECT_EQ(j["tokens"][0]["problem"], nullptr) << j.dump(2);
+
+    // Only the lock PCR extended (after boot): the token is locked, as it should be; exit 0.
+    auto l = cli({"lock", "--tpm", tpm.tcti(), "--json"});
+    ASSERT_EQ(l.exit_code, 0) << show(l);
+    EXPECT_EQ(parse_json(l.out)["lock_pcr"], 15) << l.out;
     s = cli({"status", image, "--tpm", tpm.tcti(), "--json"});
     ASSERT_EQ(s.exit_code, 0) << show(s);
     j = parse_json(s.out);
+    EXPECT_EQ(j["tokens"][0]["locked"], true) << j.dump(2);
+    EXPECT_EQ(status_pcr(j, 15).value("matches", true), false) << j.dump(2);
+
+    extend_pcr(7, "sha256", std::string(64, 'a'));
+    s = cli({"status", image, "--tpm", tpm.tcti(), "--json"});
+    ASSERT_EQ(s.exit_code, 1) << show(s);  // a sealed PCR changed: exit 1
+    j = parse_json(s.out);
+    EXPECT_EQ(j["ok"], false) << j.dump(2);
+    EXPECT_EQ(j["error"]["code"], "pcr-changed") << j.dump(2);
+    EXPECT_EQ(j["tokens"][0]["problem"], "pcr-changed") << j.dump(2);
     ASSERT_TRUE(j.is_object() && j["tokens"].size() == 1) << s.out;
     EXPECT_EQ(status_pcr(j, 7).value("matches", true), false) << j.dump(2);
     EXPECT_EQ(status_pcr(j, 7).value("current", ""), pcr_value(7)) << j.dump(2);
-    EXPECT_EQ(status_pcr(j, 15).value("matches", false), true) << j.dump(2);
 
     testing::Swtpm other;
     ASSERT_TRUE(other.ok()) << other.error();
     s = cli({"status", image, "--tpm", other.tcti(), "--json"});
-    ASSERT_EQ(s.exit_code, 0) << show(s);
+    ASSERT_EQ(s.exit_code, 1) << show(s);
     j = parse_json(s.out);
     ASSERT_TRUE(j.is_object() && j["tokens"].size() == 1) << s.out;
     EXPECT_EQ(j["tokens"][0].value("srk_matches", true), false) << j.dump(2);
+    EXPECT_EQ(j["error"]["code"], "srk-mismatch") << j.dump(2);
+
+    // No vTPM at all: exit 4, the keys still there with null values.
+    s = cli({"status", image, "--tpm", "swtpm:host=127.0.0.1,port=1", "--json"});
+    EXPECT_EQ(s.exit_code, 4) << show(s);
+    j = parse_json(s.out);
+    ASSERT_TRUE(j.is_object()) << s.out;
+    EXPECT_TRUE(j["tpm_error"].is_string()) << j.dump(2);
+    ASSERT_EQ(j["tokens"].size(), 1u) << j.dump(2);
+    EXPECT_TRUE(j["tokens"][0]["srk_matches"].is_null()) << j.dump(2);
+    EXPECT_TRUE(status_pcr(j, 7)["current"].is_null()) << j.dump(2);
 }
 
 TEST_F(UnlockSwtpm, WipeRemovesTheTokenAndItsKeyslotOnly) {

@@ -112,7 +112,7 @@ TEST_F(UnlockPin, SeveralTokensReportTheMostRelevantRefusalAndAskNoPinInVain) {
     EXPECT_EQ(r.exit_code, 1) << show(r);
     const json j = parse_json(r.out);
     ASSERT_TRUE(j.is_object()) << r.out;
-    EXPECT_EQ(j.value("reason_code", ""), "pcr-changed") << j.dump(2);
+    EXPECT_EQ(j["error"].value("code", ""), "pcr-changed") << j.dump(2);
     ASSERT_EQ(j["changed_pcrs"].size(), 1u) << j.dump(2);
     EXPECT_EQ(j["changed_pcrs"][0]["pcr"], 7);
     ASSERT_EQ(j["tried"].size(), 1u) << j.dump(2);

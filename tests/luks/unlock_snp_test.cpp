@@ -101,7 +101,7 @@ protected:
         EXPECT_TRUE(j.is_object()) << r.out;
         if (!j.is_object()) return j;
         EXPECT_EQ(j.value("ok", true), false) << j.dump(2);
-        const std::string reason = field(j, "reason").is_string() ? j["reason"].get<std::string>() : "";
+        const std::string reason = field(field(j, "error"), "message").is_string() ? j["error"]["message"].get<std::string>() : "";
         for (const auto& w : what) {
             EXPECT_TRUE(contains(lower(reason), lower(w))) << "reason lacks \"" << w << "\": " << reason;
         }
@@ -132,7 +132,7 @@ protected:
         ASSERT_TRUE(field(j, "snp").is_object()) << j.dump(2);
         EXPECT_EQ(j["snp"].value("azure_bound", false), true) << j.dump(2);
         EXPECT_EQ(j["snp"].value("evidence", ""), "azure-hcl") << j.dump(2);
-        EXPECT_TRUE(field(j["snp"], "violations").empty()) << j.dump(2);
+        EXPECT_TRUE(field(j["snp"], "refusals").empty()) << j.dump(2);
     }
 
     // The only cvmunlock token of the image, as stock cryptsetup exports it.
@@ -224,8 +224,8 @@ TEST_F(UnlockSnp, DebugGuestIsRefusedBeforeUnsealing) {
 
     const json j = expect_refused_before_unseal(snp_unlock(p), {"debug"});
     ASSERT_TRUE(field(j, "snp").is_object()) << j.dump(2);
-    ASSERT_EQ(field(j["snp"], "violations").size(), 1u) << j.dump(2);
-    EXPECT_EQ(j["snp"]["violations"][0].value("check", ""), "debug") << j.dump(2);
+    ASSERT_EQ(field(j["snp"], "refusals").size(), 1u) << j.dump(2);
+    EXPECT_EQ(j["snp"]["refusals"][0].value("check", ""), "debug") << j.dump(2);
     EXPECT_EQ(j["snp"].value("key_from", ""), p + "/vcek.der") << j.dump(2);  // verified, then refused by policy
 
     auto k = cli({"unlock", image, "--tpm", tpm.tcti(), "--snp-anchors", anchors, "--vcek", p + "/vcek.der",
@@ -296,7 +296,7 @@ TEST_F(UnlockSnp, DowngradedTokenIsRefusedByTheTpm) {
     ASSERT_NO_FATAL_FAILURE(replace_token(image, ids.front(), relaxed));
     const json j = expect_refused_by_tpm(snp_unlock(p), {"SEV-SNP requirement", "header was altered", "TPM2_Unseal"});
     EXPECT_TRUE(field(j, "snp").is_object()) << "the relaxed gate passed, then the TPM refused: " << j.dump(2);
-    EXPECT_FALSE(contains(lower(field(j, "reason").dump()), "wrong pin")) << j.dump(2);  // no PIN here
+    EXPECT_FALSE(contains(lower(field(field(j, "error"), "message").dump()), "wrong pin")) << j.dump(2);  // no PIN here
     expect_nothing_released({"--vcek", p + "/vcek.der"});
 
     // Relaxed and run on a clean guest: the gate passes, the TPM still refuses.
@@ -357,24 +357,18 @@ TEST_F(UnlockSnp, PinAndSnpRequirementAreBothBound) {
 
 TEST_F(UnlockSnp, ReportFromAnUntrustedChainIsRefused) {
     ASSERT_NO_FATAL_FAILURE(enroll_clean());
-    // Only the real AMD roots: the test ARK is not among them.
+    // Only the AMD roots (built in; an anchor directory with copies of them adds
+    // nothing): the test ARK is not among them, so the report is refused before
+    // anything is unsealed, naming the failed verification.
     const std::string amd_only = path("amd-only");
     fs::create_directories(amd_only);
     for (const char* f : {"ask_ark_milan.pem", "ask_ark_genoa.pem"}) {
         fs::copy_file(kAmdRoots + "/" + f, amd_only + "/" + f);
     }
     expect_refused_before_unseal(snp_unlock({}, amd_only), {"verif"});
-
-    // No anchor at all (no installed AMD roots in the test environment): refused, naming the trust anchor.
     const std::string empty = path("no-anchors");
     fs::create_directories(empty);
-    auto r = snp_unlock({}, empty);
-    EXPECT_NE(r.exit_code, 0) << show(r);
-    const json j = parse_json(r.out);
-    ASSERT_TRUE(j.is_object()) << r.out;
-    EXPECT_EQ(j.value("ok", true), false);
-    EXPECT_TRUE(contains(j.value("reason", ""), "trust anchor")) << j.dump(2);
-    EXPECT_FALSE(names_command(j, kUnseal)) << j.dump(2);
+    expect_refused_before_unseal(snp_unlock({}, empty), {"verif", "ASK"});
 
     // A re-provisioned report is signed by a VCEK the token does not cache: without it, refused.
     const std::string p = provision("new-chain");
@@ -411,7 +405,7 @@ TEST_F(UnlockSnp, SnpOffEnrollmentMakesNoSnpAccess) {
     provision("clean");  // an Azure-like vTPM, but the volume does not ask for SNP
     auto e = enroll(image, {"--pcrs", "7", "--json"});
     ASSERT_EQ(e.exit_code, 0) << show(e);
-    EXPECT_FALSE(parse_json(e.out).contains("snp")) << e.out;
+    EXPECT_TRUE(parse_json(e.out)["snp"].is_null()) << e.out;
     const json t = only_token();
     EXPECT_FALSE(t.contains("snp")) << t.dump(2);
 
@@ -420,7 +414,7 @@ TEST_F(UnlockSnp, SnpOffEnrollmentMakesNoSnpAccess) {
     const json j = parse_json(r.out);
     ASSERT_TRUE(j.is_object()) << r.out;
     EXPECT_TRUE(names_command(j, kUnseal)) << j.dump(2);
-    EXPECT_FALSE(j.contains("snp")) << j.dump(2);
+    EXPECT_TRUE(j["snp"].is_null()) << j.dump(2);
     for (const Command& c : {kNvReadPublic, kNvRead, kCertify}) EXPECT_FALSE(sent(j, c)) << c.name << j.dump(2);
 
     // Removing the HCL report changes nothing for it.

@@ -60,11 +60,11 @@ TEST_F(UnlockSwtpm, ChangedPcr7IsRefusedAndNamed) {
     const json j = parse_json(r.out);
     ASSERT_TRUE(j.is_object()) << r.out;
     EXPECT_EQ(j["ok"], false);
-    EXPECT_TRUE(j["reason"].is_string());
+    EXPECT_TRUE(j["error"]["message"].is_string());
     ASSERT_EQ(j["changed_pcrs"].size(), 1u) << j.dump(2);
     const json& c = j["changed_pcrs"][0];
     EXPECT_EQ(c["pcr"], 7);
-    EXPECT_EQ(c["lock_pcr"], false);
+    EXPECT_EQ(c["is_lock_pcr"], false);
     EXPECT_EQ(c["enrolled"], enrolled);
     EXPECT_EQ(c["current"], now);
     EXPECT_TRUE(contains(c["message"].get<std::string>(), "PCR 7")) << c.dump();
@@ -151,7 +151,7 @@ TEST_F(UnlockSwtpm, AnotherVtpmIsRefusedNamingTheStorageRootKey) {
     EXPECT_TRUE(contains(r.err, "storage root key")) << r.err;
     r = unlock(image, {"--json"}, other.tcti());
     EXPECT_EQ(r.exit_code, 1) << show(r);
-    EXPECT_TRUE(contains(parse_json(r.out).value("reason", ""), "storage root key")) << r.out;
+    EXPECT_TRUE(contains(parse_json(r.out)["error"].value("message", ""), "storage root key")) << r.out;
     EXPECT_EQ(unlock(image).exit_code, 0);  // the enrolling vTPM still unlocks it
 }
 
@@ -174,7 +174,7 @@ TEST_F(UnlockSwtpm, LockRefusesVolumesSealedToTheLockPcrOnly) {
     ASSERT_TRUE(j.is_object()) << r.out;
     ASSERT_EQ(j["changed_pcrs"].size(), 1u) << j.dump(2);
     EXPECT_EQ(j["changed_pcrs"][0]["pcr"], 15);
-    EXPECT_EQ(j["changed_pcrs"][0]["lock_pcr"], true);
+    EXPECT_EQ(j["changed_pcrs"][0]["is_lock_pcr"], true);
 
     r = unlock(unlocked_image);
     EXPECT_EQ(r.exit_code, 0) << show(r);

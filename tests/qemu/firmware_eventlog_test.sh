@@ -143,7 +143,7 @@ compare_pcrs() {
 # check_cli CVMUNLOCK LOG PCRS OUT_DIR: replay and verify against the guest.
 check_cli() {
 	local cli=$1 eventlog=$2 pcrs=$3 out=$4 rc=0
-	"$cli" eventlog replay --log "$eventlog" --json >"$out/replay.json" || {
+	"$cli" eventlog replay --eventlog "$eventlog" --json >"$out/replay.json" || {
 		log "cvmunlock eventlog replay exited $?"
 		return 1
 	}
@@ -152,9 +152,9 @@ check_cli() {
 		cat "$out/replay.json" >&2
 		return 1
 	}
-	echo "events: $(jq -r '.events' "$out/replay.json"), startup locality: $(jq -r '.startup_locality' "$out/replay.json")"
+	echo "events: $(jq -r '.event_count' "$out/replay.json"), startup locality: $(jq -r '.startup_locality' "$out/replay.json")"
 	compare_pcrs "$out/replay.json" "$pcrs" || rc=1
-	"$cli" eventlog verify --log "$eventlog" --expected "$pcrs" >"$out/verify.txt" 2>&1 || {
+	"$cli" eventlog verify --eventlog "$eventlog" --expected "$pcrs" >"$out/verify.txt" 2>&1 || {
 		log "cvmunlock eventlog verify exited $?:"
 		cat "$out/verify.txt" >&2
 		rc=1

@@ -37,7 +37,8 @@ TEST(SnpCheckJson, UnverifiedClaimSaysWhatItRestsOn) {
     EXPECT_TRUE(j["sev_status"].is_null());
     EXPECT_TRUE(j["vmpl"].is_null());
     EXPECT_EQ(j["vmpl_basis"], "unknown");
-    EXPECT_FALSE(j.contains("fetch"));
+    EXPECT_TRUE(j["fetch"].is_null());
+    EXPECT_EQ(j["ok"], true);
     ASSERT_EQ(j["sources"].size(), 3u);
     EXPECT_EQ(j["sources"][0]["kind"], "sev-guest");
     EXPECT_EQ(j["paravisor"]["isolation"], "none");
@@ -51,7 +52,7 @@ TEST(SnpCheckJson, VerifiedSnpWithAFetchedVmpl) {
     EXPECT_EQ(j["verified"], true);
     EXPECT_EQ(j["basis"], "sev-status-msr");
     EXPECT_EQ(j["sev_status"], "0x807");
-    EXPECT_EQ(j["snp_features"], nlohmann::json::array({"SecureTSC"}));
+    EXPECT_EQ(j["snp_features"], nlohmann::ordered_json::array({"SecureTSC"}));
     EXPECT_EQ(j["vmpl"], 0);
     EXPECT_EQ(j["fetch"]["ok"], true);
     EXPECT_EQ(snp_check_exit_code(fetch), kExitOk);
@@ -61,6 +62,8 @@ TEST(SnpCheckJson, FailedFetchCarriesTheErrorAndItsExitCode) {
     SnpCheckFetch fetch{"", false, std::nullopt, "no usable guest-request source (sev-guest, tsm)", kExitUnavailable};
     const auto j = snp_check_json(claimed_snp(), fetch);
     EXPECT_EQ(j["fetch"]["ok"], false);
+    EXPECT_EQ(j["ok"], false);
+    EXPECT_EQ(j["error"]["exit"], kExitUnavailable);
     EXPECT_NE(j["fetch"]["error"].get<std::string>().find("no usable"), std::string::npos);
     EXPECT_TRUE(j["vmpl"].is_null());
     EXPECT_EQ(snp_check_exit_code(fetch), kExitUnavailable);
@@ -125,6 +128,8 @@ TEST(SnpCheckCommand, FetchWithoutASourceFailsWithExitFour) {
     EXPECT_EQ(r.exit_code, kExitUnavailable);
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_EQ(j["fetch"]["ok"], false);
+    EXPECT_EQ(j["ok"], false);
+    EXPECT_EQ(j["error"]["exit"], kExitUnavailable);
 }
 
 TEST(SnpCheckCommand, HelpDocumentsTheExitCodeChoice) {

@@ -69,35 +69,40 @@ void write_bytes(const std::string& path, const Bytes& bytes) {
 }
 
 TEST_F(EventLogSwtpm, VerifyPassesWhenTheTpmSawTheLog) {
-    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti()});
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", swtpm.tcti()});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     EXPECT_NE(r.out.find("OK:"), std::string::npos) << r.out;
 
     // The TCTI can also come from the environment.
-    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", "--json"},
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", "--json"},
                     {"CVMUNLOCK_TCTI=" + swtpm.tcti()});
     ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
     const auto j = nlohmann::json::parse(r.out);
     EXPECT_TRUE(j["ok"].get<bool>());
-    EXPECT_GE(j["compared"].get<int>(), 11);
+    EXPECT_TRUE(j["comparison"]["matches"].get<bool>());
+    EXPECT_EQ(j["version"], 1);
+    EXPECT_GE(j["comparison"]["compared"].get<int>(), 11);
 }
 
 TEST_F(EventLogSwtpm, OneMoreExtendFailsNamingThePcr) {
     EventDigest extra{static_cast<std::uint16_t>(banks.front()), Bytes(hash_alg_size(banks.front()), 0x42)};
     ASSERT_TRUE(tpm->extend(4, {extra}).has_value());
-    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti()});
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", swtpm.tcti()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("PCR 4:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("last event extended into PCR 4"), std::string::npos) << r.out;
 
-    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti(), "--json"});
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", swtpm.tcti(), "--json"});
     EXPECT_EQ(r.exit_code, 1);
     const auto j = nlohmann::json::parse(r.out);
-    ASSERT_EQ(j["mismatches"].size(), 1u);
-    EXPECT_EQ(j["mismatches"][0]["pcr"], 4);
+    ASSERT_EQ(j["comparison"]["mismatches"].size(), 1u);
+    EXPECT_EQ(j["comparison"]["mismatches"][0]["pcr"], 4);
+    EXPECT_EQ(j["ok"], false);
+    EXPECT_EQ(j["error"]["code"], "log-mismatch");
+    EXPECT_EQ(j["error"]["exit"], 1);
 
     // Restricted to other PCRs, the same TPM passes.
-    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", swtpm.tcti(), "--pcrs", "0,7"});
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", swtpm.tcti(), "--pcrs", "0,7"});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
@@ -106,7 +111,7 @@ TEST_F(EventLogSwtpm, OneMoreExtendFailsNamingThePcr) {
 TEST_F(EventLogSwtpm, LogWithoutItsPcr5EventsFailsNamingPcr5) {
     const std::string cut = (dir.path() / "no-pcr5.bin").string();
     write_bytes(cut, serialize_event_log(testing::without_pcr(log, 5)));
-    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", cut, "--tpm", swtpm.tcti()});
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", cut, "--tpm", swtpm.tcti()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("PCR 5:"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("no event in the log extends PCR 5"), std::string::npos) << r.out;
@@ -122,14 +127,14 @@ TEST_F(EventLogSwtpm, LogWithoutItsPcr5EventsFailsNamingPcr5) {
 TEST_F(EventLogSwtpm, LogWithoutTheBankAskedForSaysSo) {
     const std::string sha1 = (dir.path() / "sha1-only.bin").string();
     write_bytes(sha1, serialize_event_log(testing::only_bank(log, HashAlg::Sha1)));
-    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti(), "--bank", "sha256"});
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", sha1, "--tpm", swtpm.tcti(), "--pcr-bank", "sha256"});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.err.find("records no sha256 digests (it has: sha1)"), std::string::npos) << r.err;
-    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti()});
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", sha1, "--tpm", swtpm.tcti()});
     EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
     EXPECT_NE(r.out.find("NOTE: the log records no sha256 digests"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("MISMATCH sha256 PCR 0"), std::string::npos) << r.out;
-    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", sha1, "--tpm", swtpm.tcti(), "--bank", "sha1"});
+    r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", sha1, "--tpm", swtpm.tcti(), "--pcr-bank", "sha1"});
     EXPECT_EQ(r.exit_code, 0) << "the sha1 bank alone is explained: " << r.out << r.err;
 }
 
@@ -146,7 +151,7 @@ TEST_F(EventLogSwtpm, PcrReadAgreesWithTpm2Tools) {
 }
 
 TEST(EventLogNoTpm, UnreachableTpmIsEnvironmentUnavailable) {
-    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--log", kLog, "--tpm", "swtpm:host=127.0.0.1,port=1"});
+    auto r = run_process({CVMUNLOCK_CLI, "eventlog", "verify", "--eventlog", kLog, "--tpm", "swtpm:host=127.0.0.1,port=1"});
     EXPECT_EQ(r.exit_code, 4) << r.out << r.err;
     EXPECT_NE(r.err.find("cannot"), std::string::npos) << r.err;
 }
