@@ -95,11 +95,8 @@ int run_check(const AgentOptions& o) {
         journal::log(journal::Priority::Error, "cannot write " + std::string(kVerdictFile), {{"phase", "check"}});
     }
     journal::notify("READY=1\nSTATUS=" + summary);
-    if (o.json) {
-        engine::print_json(verdict);
-    } else if (!ok) {
-        std::fprintf(stderr, "cvmunlock: agent check: %s\n", verdict["error"]["message"].get<std::string>().c_str());
-    }
+    if (o.json) engine::print_json(verdict);
+    if (!ok) std::fprintf(stderr, "cvmunlock: agent check: %s\n", verdict["error"]["message"].get<std::string>().c_str());
     return ok ? kExitOk : verdict["error"]["exit"].get<int>();
 }
 

@@ -53,10 +53,16 @@ int usage_error(const std::string& message) {
     return kExitUsage;
 }
 
-int finish(const OutJson& doc) {
+int finish(const OutJson& doc, bool said) {
     engine::print_json(doc);
     const auto& error = doc["error"];
-    return error.is_object() ? error["exit"].get<int>() : kExitOk;
+    if (!error.is_object()) return kExitOk;
+    if (!said) {
+        const std::string message = error["message"].get<std::string>();
+        std::fprintf(stderr, "cvmunlock: %s%s%s\n", state().command.c_str(), state().command.empty() ? "" : ": ",
+                     message.c_str());
+    }
+    return error["exit"].get<int>();
 }
 
 }  // namespace cvmunlock::cli

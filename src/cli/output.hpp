@@ -31,7 +31,9 @@ int report_error(const std::string& what, const Error& error);
 // (with --json also the error document, code "usage").
 int usage_error(const std::string& message);
 
-// Prints `doc` on stdout and returns its exit code: 0, or error.exit.
-int finish(const OutJson& doc);
+// Prints `doc` on stdout and returns its exit code: 0, or error.exit. An error
+// is also said on stderr ("cvmunlock: COMMAND: MESSAGE") unless the command
+// has said it there already (`said`).
+int finish(const OutJson& doc, bool said = false);
 
 }  // namespace cvmunlock::cli

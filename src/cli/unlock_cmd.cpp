@@ -62,7 +62,7 @@ int report(const UnlockOptions& o, const engine::Decision<engine::Unlocked>& r,
         if (!r && r.error().reason != engine::Reason::NoToken) {
             std::fprintf(stderr, "cvmunlock: unlock %s: %s\n", o.device.c_str(), r.error().summary().c_str());
         }
-        return finish(doc);
+        return finish(doc, true);
     }
     if (!r) {
         const engine::Refusal& e = r.error();

@@ -14,9 +14,6 @@ class ParseError;
 
 namespace cvmunlock::cli {
 
-// The candidate closest to `word` (edit distance), or "" when none is close.
-std::string closest_name(std::string_view word, const std::vector<std::string>& candidates);
-
 // Before parsing: names an unknown (sub)command with a suggestion. Returns the
 // exit code (2) after reporting, or -1 when argv names known commands.
 int check_commands(CLI::App& app, int argc, const char* const* argv);

@@ -27,7 +27,8 @@ struct EnrollOptions {
     std::vector<std::string> pcr_values;
     TpmOptions tpm;
     std::string lock_pcr = "15", unlock_key_file, pin_file;
-    bool recovery = false, pin = false, persist_srk = false, wipe = false, json = false;
+    bool recovery = false, pin = false, persist_srk = false, json = false;
+    std::vector<std::string> wipe_slots;
     std::string snp = "off", snp_evidence = "auto";
     std::vector<std::string> vcek, snp_anchors;
     SnpPolicyOptions snp_policy;
@@ -106,7 +107,11 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.eventlog_path = o.eventlog;
     rq.recovery_key = o.recovery;
     rq.persist_srk = o.persist_srk;
-    rq.wipe_others = o.wipe;
+    if (!o.wipe_slots.empty()) {
+        auto sel = engine::parse_slot_selection(o.wipe_slots);
+        if (!sel) return usage("--wipe-slot: " + sel.error().message);
+        rq.wipe_slots = std::move(*sel);
+    }
     return build_snp_requirement(o, rq);
 }
 
@@ -143,6 +148,7 @@ int run_enroll(const EnrollOptions& o) {
         out["recovery_key"] = rep.recovery_keyslot ? OutJson(kMark) : OutJson();
         out["marked_recovery_keyslot"] = or_null(rep.marked_recovery_keyslot);
         out["wiped_tokens"] = rep.wiped_tokens;
+        out["wiped_keyslots"] = rep.wiped_keyslots;
         out["notes"] = rep.wipe_notes;
         out["snp"] = rep.snp ? engine::snp_verdict_json(*rep.snp) : OutJson();
         const std::string text = out.dump(2);
@@ -159,7 +165,10 @@ int run_enroll(const EnrollOptions& o) {
                      rep.token, rep.keyslot, std::string(hash_alg_name(rep.enrolled.pcr_bank)).c_str(),
                      json(rep.enrolled.pcrs).dump().c_str(),
                      rep.enrolled.lock_pcr ? (" + lock PCR " + std::to_string(*rep.enrolled.lock_pcr)).c_str() : "");
-        for (int t : rep.wiped_tokens) std::fprintf(stderr, "cvmunlock: removed the older token %d and its keyslot\n", t);
+        if (!rep.wiped_tokens.empty() || !rep.wiped_keyslots.empty()) {
+            std::fprintf(stderr, "cvmunlock: --wipe-slot: removed token(s) %s and keyslot(s) %s\n",
+                         json(rep.wiped_tokens).dump().c_str(), json(rep.wiped_keyslots).dump().c_str());
+        }
         for (const auto& n : rep.wipe_notes) std::fprintf(stderr, "cvmunlock: %s\n", n.c_str());
         if (rep.marked_recovery_keyslot) {
             std::fprintf(stderr, "cvmunlock: keyslot %d, which the recovery key given opened, now carries a "
@@ -229,7 +238,11 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->add_flag("--pin", e.pin, "Protect the sealed key with a PIN (asked on the terminal)");
     enroll->add_option("--pin-file", e.pin_file, "Read the PIN from a file, or - for stdin");
     enroll->add_flag("--persist-srk", e.persist_srk, "Make the storage root key persistent at 0x81000001");
-    enroll->add_flag("--wipe-slot", e.wipe, "Remove older cvmunlock tokens and their keyslots after enrolling");
+    enroll->add_option("--wipe-slot", e.wipe_slots,
+                       "After enrolling, wipe these keyslots (systemd-cryptenroll's values: all, empty, password, "
+                       "recovery, tpm2, fido2, pkcs11, N; and cvmunlock: older cvmunlock tokens; comma-separated, "
+                       "repeatable). Refused, writing nothing, when only cvmunlock tokens would open the volume")
+        ->type_name("SLOTS");
     enroll->add_option("--snp", e.snp, "require: SEV-SNP evidence must verify and satisfy the policy before every "
                                        "unseal (checked now too); off: no SNP check")->capture_default_str();
     enroll->add_option("--snp-evidence", e.snp_evidence, "Where the evidence comes from: auto, sev-guest, tsm, azure-hcl")

@@ -213,6 +213,13 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     auto opened = volume->volume_key(rq.unlock_key.secret_view(), -1);
     if (!opened) return std::unexpected(opened.error());
     const SecretBuffer* vk = &opened->volume_key;
+    // What --wipe-slot will remove is decided now, before anything is written.
+    std::optional<SlotWipePlan> wipe_plan;
+    if (rq.wipe_slots) {
+        auto plan = plan_slot_wipe(*volume, *rq.wipe_slots, rq.recovery_key);
+        if (!plan) return std::unexpected(plan.error());
+        wipe_plan = std::move(*plan);
+    }
     auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
     if (!tpm) return std::unexpected(tpm.error());
     auto sealed = seal_new_secret(**tpm, rq, *volume, *vk, report);
@@ -248,16 +255,12 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
         if (!marked) return std::unexpected(marked.error());
         if (*marked) report.marked_recovery_keyslot = opened->keyslot;
     }
-    if (rq.wipe_others) {
-        WipeRequest wipe;
-        wipe.keep_tokens = {*id};
-        wipe.unlock_key = SecretBuffer::copy_of(rq.unlock_key.secret_view());
-        auto wiped = wipe_tokens(*volume, wipe);
-        if (!wiped && wiped.error().code != ErrorCode::NotFound) return std::unexpected(wiped.error().context("--wipe-slot"));
-        if (wiped) {
-            report.wiped_tokens = wiped->tokens;
-            report.wipe_notes = wiped->kept;
-        }
+    if (wipe_plan) {
+        auto wiped = apply_slot_wipe(*volume, *wipe_plan);
+        if (!wiped) return std::unexpected(wiped.error().context("--wipe-slot"));
+        report.wiped_tokens = wiped->tokens;
+        report.wiped_keyslots = wiped->keyslots;
+        report.wipe_notes = wiped->kept;
     }
     return {};
 }

@@ -12,6 +12,7 @@
 #include "luks/volume.hpp"
 #include "snp_gate.hpp"
 #include "unseal.hpp"
+#include "wipe.hpp"
 
 namespace cvmunlock::engine {
 
@@ -33,7 +34,7 @@ struct EnrollRequest {
     // iterations: a 256-bit random key needs no stretching).
     bool recovery_key = false;
     bool persist_srk = false;
-    bool wipe_others = false;                       // --wipe-slot: remove older cvmunlock tokens afterwards
+    std::optional<SlotSelection> wipe_slots;        // --wipe-slot: planned first, carried out after enrolling
     Luks2Policy header_policy;
     std::optional<SnpRequirement> snp;  // --snp require: evidence kind, policy, VCEK (--vcek goes to snp_config)
     SnpGateConfig snp_config;
@@ -47,6 +48,7 @@ struct EnrollReport {
     // The unlock key was a recovery key whose keyslot had no token: it got its systemd-recovery token.
     std::optional<int> marked_recovery_keyslot;
     std::vector<int> wiped_tokens;
+    std::vector<int> wiped_keyslots;
     std::vector<std::string> wipe_notes;  // keyslots kept by --wipe-slot, and why
     CvmToken enrolled;
     std::optional<SnpVerdict> snp;

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cvmunlock/closest_name.hpp"
 #include "unlock.hpp"
 
 namespace cvmunlock::engine {
@@ -53,6 +54,31 @@ struct Plan {
     std::vector<int> keyslots;
     std::vector<std::string> kept;
 };
+
+bool contains(const std::vector<int>& v, int x) { return std::find(v.begin(), v.end(), x) != v.end(); }
+
+// The one check of every wipe: after removing `tokens` and destroying `keyslots`, is a keyslot
+// left that opens without a cvmunlock token (a passphrase, a recovery key, another vendor's token)?
+bool leaves_a_way_in(const json& metadata, const std::vector<luks::TokenEntry>& entries,
+                     const std::map<int, std::vector<int>>& named, const std::vector<int>& tokens,
+                     const std::vector<int>& keyslots) {
+    const json no_keyslots = json::object();
+    const json& all = metadata.contains("keyslots") ? metadata["keyslots"] : no_keyslots;
+    for (const auto& [key, ks] : all.items()) {
+        const auto slot = slot_number(json(key));
+        if (!slot || contains(keyslots, *slot)) continue;
+        bool ours = false;
+        for (const auto& t : entries) {
+            const auto it = named.find(t.id);
+            ours |= !contains(tokens, t.id) && t.type == kTokenType && it != named.end() && contains(it->second, *slot);
+        }
+        if (!ours) return true;
+    }
+    return false;
+}
+
+constexpr const char* kNoWayIn =
+    "no keyslot would be left that opens without a cvmunlock token (add a passphrase or recovery key first)";
 }  // namespace
 
 bool looks_like_recovery_key(ByteView key) {
@@ -143,28 +169,128 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& rq) {
         }
     }
     // What must remain: a keyslot that opens without a cvmunlock token.
-    bool without_ours = false;
-    const json no_keyslots = json::object();
-    const json& keyslots = metadata.contains("keyslots") ? metadata["keyslots"] : no_keyslots;
-    for (const auto& [key, ks] : keyslots.items()) {
-        const auto slot_opt = slot_number(json(key));
-        if (!slot_opt) continue;
-        const int slot = *slot_opt;
-        if (std::find(plan.keyslots.begin(), plan.keyslots.end(), slot) != plan.keyslots.end()) continue;
-        bool ours = false;
-        for (const auto& t : *entries) {
-            const auto& slots = named[t.id];
-            const bool stays = std::find(plan.tokens.begin(), plan.tokens.end(), t.id) == plan.tokens.end();
-            ours |= stays && t.type == kTokenType && std::find(slots.begin(), slots.end(), slot) != slots.end();
-        }
-        without_ours |= !ours;
-    }
-    if (!without_ours) {
-        return fail(ErrorCode::PolicyRefused, "refusing: no keyslot would be left that opens without a cvmunlock "
-                                              "token (add a passphrase or recovery key first)");
+    if (!leaves_a_way_in(metadata, *entries, named, plan.tokens, plan.keyslots)) {
+        return fail(ErrorCode::PolicyRefused, std::string("refusing: ") + kNoWayIn);
     }
 
-    // Token first, keyslot second: a crash in between leaves an orphan keyslot, never a token without its slot.
+    auto done = apply_slot_wipe(volume, SlotWipePlan{plan.tokens, plan.keyslots, plan.kept});
+    if (!done) return std::unexpected(done.error());
+    done->way_in = std::move(report.way_in);
+    return done;
+}
+
+namespace {
+constexpr std::string_view kSlotWords[] = {"all", "empty", "password", "recovery", "tpm2", "fido2", "pkcs11", "cvmunlock"};
+
+std::string closest_word(std::string_view word) {
+    return closest_name(word, std::vector<std::string>(std::begin(kSlotWords), std::end(kSlotWords)));
+}
+
+// What a keyslot is, from the tokens naming it (systemd-cryptenroll's classes).
+std::string slot_kind(const json& metadata, const std::vector<luks::TokenEntry>& entries,
+                      const std::map<int, std::vector<int>>& named, int slot) {
+    std::string kind = "password";
+    for (const auto& t : entries) {
+        const auto it = named.find(t.id);
+        if (it == named.end() || !contains(it->second, slot)) continue;
+        if (t.type == kTokenType) return not_ours_because(metadata, slot) ? "password" : "cvmunlock";
+        if (t.type == "systemd-tpm2") return "tpm2";
+        if (t.type == "systemd-fido2") return "fido2";
+        if (t.type == "systemd-pkcs11") return "pkcs11";
+        if (t.type == kRecoveryTokenType) return "recovery";
+        kind = t.type;  // another vendor's token: only "all" or its number selects it
+    }
+    return kind;
+}
+}  // namespace
+
+Result<SlotSelection> parse_slot_selection(const std::vector<std::string>& values) {
+    SlotSelection sel;
+    for (const auto& value : values) {
+        std::size_t start = 0;
+        for (;;) {
+            const std::size_t comma = value.find(',', start);
+            const std::string word = value.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+            if (!word.empty()) {
+                sel.text += (sel.text.empty() ? "" : ",") + word;
+                int n = -1;
+                auto [end, ec] = std::from_chars(word.data(), word.data() + word.size(), n);
+                if (ec == std::errc() && end == word.data() + word.size()) {
+                    if (n < 0 || n > 31) return fail(ErrorCode::InvalidInput, "keyslot " + word + " is not 0..31");
+                    sel.keyslots.insert(n);
+                } else if (word == "all") sel.all = true;
+                else if (word == "empty") sel.empty = true;
+                else if (word == "password") sel.password = true;
+                else if (word == "recovery") sel.recovery = true;
+                else if (word == "tpm2") sel.tpm2 = true;
+                else if (word == "fido2") sel.fido2 = true;
+                else if (word == "pkcs11") sel.pkcs11 = true;
+                else if (word == "cvmunlock") sel.cvmunlock = true;
+                else {
+                    const std::string near = closest_word(word);
+                    return fail(ErrorCode::InvalidInput,
+                                "\"" + word + "\" is not all, empty, password, recovery, tpm2, fido2, pkcs11, cvmunlock or a "
+                                "keyslot number" + (near.empty() ? "" : "; did you mean \"" + near + "\"?"));
+                }
+            }
+            if (comma == std::string::npos) break;
+            start = comma + 1;
+        }
+    }
+    if (sel.text.empty()) return fail(ErrorCode::InvalidInput, "no keyslot given");
+    return sel;
+}
+
+Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& sel, bool adds_recovery) {
+    auto text = volume.metadata_json();
+    if (!text) return std::unexpected(text.error());
+    const json metadata = json::parse(*text, nullptr, false);
+    auto entries = volume.tokens();
+    if (!entries) return std::unexpected(entries.error());
+    std::map<int, std::vector<int>> named;
+    for (const auto& t : *entries) named[t.id] = named_keyslots(t.json);
+    const json no_keyslots = json::object();
+    const json& all = metadata.contains("keyslots") ? metadata["keyslots"] : no_keyslots;
+
+    SlotWipePlan plan;
+    for (int n : sel.keyslots) {
+        if (!all.contains(std::to_string(n))) return fail(ErrorCode::NotFound, "keyslot " + std::to_string(n) + " is not in use");
+    }
+    for (const auto& [key, ks] : all.items()) {
+        const auto slot = slot_number(json(key));
+        if (!slot) continue;
+        const std::string kind = slot_kind(metadata, *entries, named, *slot);
+        bool wipe = sel.all || sel.keyslots.contains(*slot) || (sel.password && kind == "password") ||
+                    (sel.recovery && kind == "recovery") || (sel.tpm2 && kind == "tpm2") ||
+                    (sel.fido2 && kind == "fido2") || (sel.pkcs11 && kind == "pkcs11") ||
+                    (sel.cvmunlock && kind == "cvmunlock");
+        static constexpr std::uint8_t kEmpty[1] = {0};
+        if (!wipe && sel.empty) wipe = volume.volume_key(ByteView(kEmpty, 0), *slot).has_value();
+        if (wipe) plan.keyslots.push_back(*slot);
+    }
+    for (const auto& t : *entries) {
+        const auto& slots = named[t.id];
+        const bool all_go = !slots.empty() && std::all_of(slots.begin(), slots.end(), [&](int k) { return contains(plan.keyslots, k); });
+        if (all_go || (sel.cvmunlock && t.type == kTokenType)) plan.tokens.push_back(t.id);
+        if (sel.cvmunlock && t.type == kTokenType) {
+            for (int k : slots) {
+                if (auto why = not_ours_because(metadata, k); why && !contains(plan.keyslots, k)) {
+                    plan.kept.push_back("keyslot " + std::to_string(k) + " (named by token " + std::to_string(t.id) +
+                                        ") kept: " + *why);
+                }
+            }
+        }
+    }
+    if (!adds_recovery && !leaves_a_way_in(metadata, *entries, named, plan.tokens, plan.keyslots)) {
+        return fail(ErrorCode::PolicyRefused, "--wipe-slot=" + sel.text + " refused: " + kNoWayIn +
+                                                  "; nothing was written");
+    }
+    return plan;
+}
+
+// Token first, keyslot second: a crash in between leaves an orphan keyslot, never a token without its slot.
+Result<WipeReport> apply_slot_wipe(luks::Volume& volume, const SlotWipePlan& plan) {
+    WipeReport report;
     for (int id : plan.tokens) {
         if (auto r = volume.remove_token(id); !r) return std::unexpected(r.error());
         report.tokens.push_back(id);
@@ -173,7 +299,7 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& rq) {
         if (auto r = volume.destroy_keyslot(slot); !r) return std::unexpected(r.error());
         report.keyslots.push_back(slot);
     }
-    report.kept = std::move(plan.kept);
+    report.kept = plan.kept;
     return report;
 }
 

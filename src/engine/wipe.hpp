@@ -43,4 +43,32 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& request)
 // The same on the volume at `device`.
 Result<WipeReport> wipe_tokens(const std::string& device, const WipeRequest& request);
 
+// `enroll --wipe-slot`: systemd-cryptenroll's values with its meaning, plus
+// "cvmunlock". A keyslot's kind comes from the tokens that name it:
+// systemd-tpm2 (tpm2), systemd-fido2, systemd-pkcs11, systemd-recovery
+// (recovery), cvmunlock (only for a keyslot shaped like the ones cvmunlock
+// makes), none (password); "empty" is a keyslot that opens with an empty
+// passphrase; a number is that keyslot; "all" is every keyslot.
+struct SlotSelection {
+    bool all = false, empty = false, password = false, recovery = false, tpm2 = false, fido2 = false, pkcs11 = false,
+         cvmunlock = false;
+    std::set<int> keyslots;
+    std::string text;  // as given, comma-joined, for messages
+};
+// InvalidInput naming the word that is none of the values (with the closest one).
+Result<SlotSelection> parse_slot_selection(const std::vector<std::string>& values);
+
+struct SlotWipePlan {
+    std::vector<int> tokens;      // removed: every token whose keyslots all go (a cvmunlock token always, with "cvmunlock")
+    std::vector<int> keyslots;    // destroyed
+    std::vector<std::string> kept;
+};
+// Planned on the metadata before anything is written (keyslots added later are
+// never in it). Refuses (PolicyRefused) a selection that would leave no
+// keyslot opening without a cvmunlock token; `adds_recovery`: a recovery
+// keyslot is about to be added, which counts as one.
+Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& selection, bool adds_recovery);
+// Carries out a plan: tokens first, then keyslots.
+Result<WipeReport> apply_slot_wipe(luks::Volume& volume, const SlotWipePlan& plan);
+
 }  // namespace cvmunlock::engine

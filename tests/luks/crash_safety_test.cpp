@@ -63,7 +63,7 @@ protected:
     std::vector<std::string> enroll(const std::string& img) {
         return {CVMUNLOCK_CLI, "enroll", img, "--tpm", swtpm.tcti(), "--pcrs", "7", "--unlock-key-file", dir + "/K",
                 "--recovery-key",
-                "--wipe-slot"};
+                "--wipe-slot=cvmunlock"};
     }
     testing::Swtpm swtpm;
     std::string dir;

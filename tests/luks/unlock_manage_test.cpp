@@ -119,7 +119,7 @@ TEST_F(UnlockSwtpm, EnrollWipeSlotReplacesTheOlderToken) {
 
     extend_pcr(7, "sha256", std::string(64, 'a'));  // e.g. a firmware update: re-enroll for the new value
     ASSERT_EQ(unlock(image).exit_code, 1);
-    auto e = enroll(image, {"--pcrs", "7", "--wipe-slot", "--json"});
+    auto e = enroll(image, {"--pcrs", "7", "--wipe-slot=cvmunlock", "--json"});
     ASSERT_EQ(e.exit_code, 0) << show(e);
     EXPECT_EQ(parse_json(e.out).value("wiped_tokens", json()), json(first_ids)) << e.out;
 
@@ -135,6 +135,71 @@ TEST_F(UnlockSwtpm, EnrollWipeSlotReplacesTheOlderToken) {
     auto r = unlock(image, {"--json"});
     EXPECT_EQ(r.exit_code, 0) << show(r);
     EXPECT_EQ(parse_json(r.out).value("token", -1), ids[0]) << r.out;
+}
+
+// --wipe-slot takes systemd-cryptenroll's values with their meaning; what it
+// would wipe is decided before anything is written, and a selection that would
+// leave only cvmunlock tokens to open the volume is refused.
+TEST_F(UnlockSwtpm, WipeSlotTakesSystemdValuesAndNeverLeavesOnlyOurToken) {
+    // Keyslot 1: a second passphrase that a systemd-tpm2 token names.
+    const std::string second = path("second.key");
+    write_file(second, "second passphrase");
+    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
+                            "1000", "--key-file", key_file, "--key-slot", "1", image, second});
+    ASSERT_EQ(add.exit_code, 0) << show(add);
+    const std::string tpm2_token = path("tpm2-token.json");
+    // The fields systemd's own token plugin requires (cryptsetup validates with it on import).
+    write_file(tpm2_token, R"({"type":"systemd-tpm2","keyslots":["1"],"tpm2-blob":"AAAA","tpm2-pcrs":[7],)"
+                           R"("tpm2-pcr-bank":"sha256","tpm2-primary-alg":"ecc","tpm2-pin":false,"tpm2-policy-hash":")" +
+                               std::string(64, '0') + R"("})");
+    auto imp = run_process({"cryptsetup", "token", "import", "--json-file", tpm2_token, image});
+    ASSERT_EQ(imp.exit_code, 0) << show(imp);
+
+    // Refused before anything is written: the image stays byte for byte what it was.
+    const std::string before = read_file(image);
+    for (const std::vector<std::string>& args : {std::vector<std::string>{"--wipe-slot=password,tpm2"},
+                                                 std::vector<std::string>{"--wipe-slot", "all"},
+                                                 std::vector<std::string>{"--wipe-slot=password", "--wipe-slot=1"}}) {
+        std::vector<std::string> a{"--pcrs", "7"};
+        a.insert(a.end(), args.begin(), args.end());
+        auto e = enroll(image, a);
+        EXPECT_EQ(e.exit_code, 1) << show(e);
+        EXPECT_TRUE(contains(e.err, "no keyslot would be left that opens without a cvmunlock token")) << e.err;
+        EXPECT_TRUE(read_file(image) == before) << "the image changed";
+    }
+    auto e = enroll(image, {"--pcrs", "7", "--wipe-slot=7"});
+    EXPECT_EQ(e.exit_code, 1) << show(e);
+    EXPECT_TRUE(contains(e.err, "keyslot 7 is not in use")) << e.err;
+    e = enroll(image, {"--pcrs", "7", "--wipe-slot=tmp2"});
+    EXPECT_EQ(e.exit_code, 2) << show(e);
+    EXPECT_TRUE(contains(e.err, "did you mean \"tpm2\"")) << e.err;
+    EXPECT_TRUE(read_file(image) == before) << "the image changed";
+
+    // tpm2: the systemd-tpm2 keyslot and its token go, the passphrase stays.
+    e = enroll(image, {"--pcrs", "7", "--wipe-slot=tpm2", "--json"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    json j = parse_json(e.out);
+    EXPECT_EQ(j["wiped_keyslots"], json::array({1})) << j.dump(2);
+    EXPECT_EQ(j["wiped_tokens"].size(), 1u) << j.dump(2);
+    json meta = luks_metadata(image);
+    EXPECT_FALSE(meta["keyslots"].contains("1")) << meta.dump(2);
+    for (const auto& [id, t] : meta["tokens"].items()) EXPECT_NE(t.value("type", ""), "systemd-tpm2") << meta.dump(2);
+    EXPECT_TRUE(opens(image, key_file));
+
+    // password with a new recovery key: the passphrase goes, the recovery key and our token stay.
+    e = enroll(image, {"--pcrs", "7", "--recovery-key", "--wipe-slot=password,cvmunlock", "--json"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    j = parse_json(e.out);
+    EXPECT_TRUE(contains(j["wiped_keyslots"].dump(), "0")) << j.dump(2);
+    EXPECT_FALSE(opens(image, key_file));
+    const std::string recovery = path("recovery.key");
+    write_file(recovery, j.value("recovery_key", ""));
+    EXPECT_TRUE(opens(image, recovery));
+    EXPECT_EQ(cvmunlock_token_ids(image).size(), 1u) << luks_metadata(image).dump(2);
+    auto listed = run_process({"systemd-cryptenroll", image});
+    EXPECT_TRUE(contains(listed.out, "recovery")) << show(listed);
+    auto r = unlock(image, {"--json"});
+    EXPECT_EQ(r.exit_code, 0) << show(r);
 }
 
 // A token whose "keyslots" was edited (by a host, or gone stale) to name the
