@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test suite
-# (unit, swtpm, qemu, e2e), the unit and swtpm suites again under ASan+UBSan, and
-# the libFuzzer targets for FUZZ_SECONDS (default 30) each.
-#   CVMUNLOCK_TEST_QUICK=1 skips the sanitizer build, fuzzing and the QEMU boots (qemu, e2e).
+# (unit, swtpm, qemu, e2e), builds and checks the Debian package, runs the unit
+# and swtpm suites again under ASan+UBSan, and the libFuzzer targets for
+# FUZZ_SECONDS (default 30) each.
+#   CVMUNLOCK_TEST_QUICK=1 skips the package, the sanitizer build, fuzzing and the QEMU boots (qemu, e2e).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -40,6 +41,13 @@ echo "== tests ($labels)"
 run_ctest "$build" "$labels"
 
 if [ "$quick" != 1 ]; then
+    echo "== Debian package (scripts/package.sh; its unit tests ran above)"
+    if DEB_BUILD_OPTIONS="nocheck ${DEB_BUILD_OPTIONS:-}" "$root/scripts/package.sh" "$root/build-deb"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        status=1
+    fi
     echo "== ASan+UBSan build (g++)"
     cvm_build "$root" "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCVMUNLOCK_WERROR=ON -DCVMUNLOCK_SANITIZE=ON \
         -DCVMUNLOCK_BUILD_BENCH=OFF
