@@ -18,7 +18,7 @@ start=$(date +%s)
     echo "package.sh: dpkg-buildpackage failed (log: $out/build.log)"
     exit 1
 }
-echo "built in $(($(date +%s) - start)) s: $(cd "$out" && ls ./*.deb | tr '\n' ' ')"
+echo "built in $(($(date +%s) - start)) s: $(basename -a "$out"/*.deb | tr '\n' ' ')"
 
 deb=$(ls "$out"/cvmunlock_*_amd64.deb)
 status=0

@@ -30,10 +30,10 @@ using testing::run_process;
 
 inline const std::string kEventLog =
     std::string(CVMUNLOCK_TEST_DATA) + "/eventlog/go-tpm-tools/ubuntu-2404-amd-sevsnp.bin";
-// Built beside the CLI (tests/tpm): build/src/cli/cvmunlock -> build/tests/tpm/cvmunlock-test-extend-log.
+// Built beside the CLI (tests/tools): build/src/cli/cvmunlock -> build/tests/tools/cvmunlock-test-extend-log.
 inline const std::string kExtendLogTool =
     (std::filesystem::path(CVMUNLOCK_CLI).parent_path().parent_path().parent_path() /
-     "tests/tpm/cvmunlock-test-extend-log")
+     "tests/tools/cvmunlock-test-extend-log")
         .string();
 
 inline std::string read_file(const std::string& path) {
