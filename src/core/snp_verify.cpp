@@ -152,12 +152,52 @@ Verdict<void> check_validity(const std::vector<Certificate>& path, std::time_t a
     return {};
 }
 
+struct StoreFree {
+    void operator()(X509_STORE* s) const noexcept { X509_STORE_free(s); }
+};
+struct StoreCtxFree {
+    void operator()(X509_STORE_CTX* c) const noexcept { X509_STORE_CTX_free(c); }
+};
+struct StackFree {
+    void operator()(STACK_OF(X509)* s) const noexcept { sk_X509_free(s); }
+};
+
+// The path built above, verified again by OpenSSL's X.509 verifier: only its
+// ARK trusted (no system store), its middle certificates untrusted. That adds
+// what the role-based path building does not check: basicConstraints (CA,
+// path length) and keyUsage of the issuers, unknown critical extensions, and
+// the signatures with their RSA-PSS parameters. Validity times are
+// check_validity()'s (RFC 5280: notAfter itself is still valid; OpenSSL's
+// verifier counts it as expired), so OpenSSL does not check them again.
+Verdict<void> check_with_x509_verifier(const std::vector<Certificate>& path) {
+    std::unique_ptr<X509_STORE, StoreFree> store(X509_STORE_new());
+    std::unique_ptr<STACK_OF(X509), StackFree> untrusted(sk_X509_new_null());
+    std::unique_ptr<X509_STORE_CTX, StoreCtxFree> ctx(X509_STORE_CTX_new());
+    if (!store || !untrusted || !ctx || X509_STORE_add_cert(store.get(), path.back().get()) != 1) {
+        return refuse("chain", "OpenSSL could not set up a certificate verification");
+    }
+    for (std::size_t i = 1; i + 1 < path.size(); ++i) sk_X509_push(untrusted.get(), path[i].get());
+    if (X509_STORE_CTX_init(ctx.get(), store.get(), path.front().get(), untrusted.get()) != 1) {
+        return refuse("chain", "OpenSSL could not set up a certificate verification");
+    }
+    X509_STORE_CTX_set_flags(ctx.get(), X509_V_FLAG_NO_CHECK_TIME);
+    if (X509_verify_cert(ctx.get()) == 1) return {};
+    const int error = X509_STORE_CTX_get_error(ctx.get());
+    X509* at_cert = X509_STORE_CTX_get_current_cert(ctx.get());
+    std::string who = "the chain";
+    for (const Certificate& c : path) {
+        if (at_cert != nullptr && X509_cmp(c.get(), at_cert) == 0) who = c.subject_cn();
+    }
+    return refuse("chain", who + ": " + X509_verify_cert_error_string(error) + " (OpenSSL's X.509 verifier)");
+}
+
 Verdict<VerifiedChain> chain_for(const Certificate& leaf, std::span<const Certificate> certs, const TrustStore& trust,
                                  std::time_t at) {
     if (trust.empty()) return refuse("trust", "the trust store holds no ARK");
     auto path = build_path(leaf, certs, trust);
     if (!path) return std::unexpected(path.error());
     if (auto valid = check_validity(*path, at); !valid) return std::unexpected(valid.error());
+    if (auto x509 = check_with_x509_verifier(*path); !x509) return std::unexpected(x509.error());
     VerifiedChain chain;
     chain.product = path->back().product();
     chain.key_role = leaf.role();

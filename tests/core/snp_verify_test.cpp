@@ -297,6 +297,30 @@ TEST_P(SnpVerifyTestChain, SignedReportVerifiesOnlyWithTheTestArkTrusted) {
     EXPECT_NE(refused.detail().find("ARK-" + p), std::string::npos) << refused.detail();
 }
 
+// An ASK/ASVK whose keyUsage does not allow signing certificates: every
+// signature and name fits, but it may not issue the VCEK. OpenSSL's X.509
+// verifier (run on the built path) refuses it, naming the certificate.
+TEST_P(SnpVerifyTestChain, IssuerThatMayNotSignCertificatesIsRefused) {
+    const TestChainCase& c = GetParam();
+    testing::TestChainOptions options;
+    options.product = c.product;
+    options.vlek = c.vlek;
+    options.reported_tcb = tcb_for(c.product);
+    options.ask_may_sign_certs = false;
+    const testing::TestChain chain(options);
+    Report report = chain.make_report();
+    const Bytes bytes = chain.sign(report);
+    const Outcome refused = verify(bytes, certs_of(chain), trust_of(chain), std::time(nullptr));
+    EXPECT_EQ(refused.check(), "chain") << refused.detail();
+    EXPECT_NE(refused.detail().find("OpenSSL"), std::string::npos) << refused.detail();
+    // The same chain with a keyCertSign issuer verifies (the control).
+    options.ask_may_sign_certs = true;
+    const testing::TestChain good(options);
+    Report r2 = good.make_report();
+    const Bytes b2 = good.sign(r2);
+    EXPECT_TRUE(verify(b2, certs_of(good), trust_of(good), std::time(nullptr)).result.has_value());
+}
+
 TEST_P(SnpVerifyTestChain, SelfMadeChainWithTheSameNamesIsRefused) {
     const TestChainCase& c = GetParam();
     const testing::TestChain trusted = make_chain(c, tcb_for(c.product));

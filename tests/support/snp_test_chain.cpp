@@ -130,11 +130,12 @@ void add_endorsement_extensions(X509* cert, const TestChainOptions& o) {
     add_der_extension(cert, "4", to_der<ASN1_OCTET_STRING, i2d_ASN1_OCTET_STRING>(hwid.get()));
 }
 
-void add_ca_extensions(X509* cert, X509* issuer) {
+void add_ca_extensions(X509* cert, X509* issuer, bool may_sign_certs) {
     X509V3_CTX ctx;
     X509V3_set_ctx(&ctx, issuer, cert, nullptr, nullptr, 0);
-    const std::pair<int, const char*> exts[] = {{NID_basic_constraints, "critical,CA:TRUE"},
-                                                {NID_key_usage, "critical,keyCertSign"}};
+    const std::pair<int, const char*> exts[] = {
+        {NID_basic_constraints, "critical,CA:TRUE"},
+        {NID_key_usage, may_sign_certs ? "critical,keyCertSign" : "critical,digitalSignature"}};
     for (const auto& [nid, value] : exts) {
         ExtPtr ext(X509V3_EXT_conf_nid(nullptr, &ctx, nid, value));
         require(ext && X509_add_ext(cert, ext.get(), -1) == 1, "CA extension");
@@ -174,7 +175,8 @@ X509Ptr make_cert(const CertSpec& spec, EVP_PKEY* subject_key, EVP_PKEY* issuer_
     set_amd_name(X509_get_issuer_name(cert.get()), spec.issuer_cn);
     require(X509_set_pubkey(cert.get(), subject_key) == 1, "X509_set_pubkey");
     if (spec.ca) {
-        add_ca_extensions(cert.get(), issuer != nullptr ? issuer : cert.get());
+        // Only the ASK/ASVK (issued by another) can be made unfit to sign certificates.
+        add_ca_extensions(cert.get(), issuer != nullptr ? issuer : cert.get(), issuer == nullptr || o.ask_may_sign_certs);
     } else {
         add_endorsement_extensions(cert.get(), o);
     }

@@ -21,6 +21,9 @@ struct TestChainOptions {
     bool vlek = false;                 // ASVK + VLEK instead of ASK + VCEK (no hwID extension)
     std::uint64_t reported_tcb = 0x4405000000000002ULL;  // SPL extensions of the VCEK/VLEK
     std::array<std::uint8_t, 64> chip_id{};              // hwID (first 8 bytes on Turin); zero means "0x11.."
+    // The ASK/ASVK's keyUsage: keyCertSign like AMD's; false makes it digitalSignature
+    // only (an issuer that may not sign certificates, all signatures still valid).
+    bool ask_may_sign_certs = true;
     // Validity of every certificate, seconds relative to now.
     long not_before = -3600;
     long not_after = 10L * 365 * 24 * 3600;
