@@ -10,6 +10,7 @@
 #include "agent.hpp"
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
+#include "luks/volume.hpp"
 #include "snp_cmd.hpp"
 #include "usage.hpp"
 #include "volume_cmds.hpp"
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
     // tpm2-tss logs TPM errors we handle (e.g. no persistent SRK) to stderr; keep
     // them quiet unless the user asked for its logging.
     setenv("TSS2_LOG", "all+NONE", 0);
+    luks::route_library_messages("cvmunlock: libcryptsetup: ");
     CLI::App app("cvmunlock: unlock LUKS2 volumes of confidential VMs with the vTPM", "cvmunlock");
     app.set_version_flag("--version", CVMUNLOCK_VERSION);
     app.require_subcommand(1);

@@ -103,7 +103,7 @@ int run_unlock(const UnlockOptions& o) {
     rq.snp = snp_gate_config(o.snp_anchors);
     rq.snp.extra_certs = o.vcek;
     rq.pin = [&o]() -> std::optional<SecretBuffer> {
-        auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device) : read_pin_file(o.pin_file);
+        auto pin = o.pin_file.empty() ? prompt_secret("PIN for " + o.device, "cvmunlock:" + o.device) : read_pin_file(o.pin_file);
         if (!pin) return std::nullopt;
         return std::move(*pin);
     };

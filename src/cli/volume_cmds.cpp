@@ -123,7 +123,7 @@ int run_enroll(const EnrollOptions& o) {
     if (!target) return report_error("enroll", target.error());
     rq.tcti = target->tcti;
     rq.limits = target->limits;
-    auto key = o.unlock_key_file.empty() ? prompt_secret("Passphrase or key for " + o.device) : read_secret_file(o.unlock_key_file);
+    auto key = o.unlock_key_file.empty() ? prompt_secret("Passphrase or key for " + o.device, "cvmunlock:" + o.device) : read_secret_file(o.unlock_key_file);
     if (!key) return report_error("enroll", key.error());
     rq.unlock_key = std::move(*key);
     auto pin = read_pin(o.pin, o.pin_file);
@@ -229,8 +229,10 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     add_tpm_options(enroll, e.tpm);
     enroll->add_option("--pcrs", e.pcrs, "PCRs to seal to, e.g. 7 or 0,2,4,7 (none: only the lock PCR)")->capture_default_str();
     enroll->add_option("--pcr-bank", e.bank, "PCR bank: sha256 or sha384")->capture_default_str();
-    enroll->add_option("--pcr-value", e.pcr_values, "Seal PCR N to this value instead: N:BANK=HEX (repeatable)");
-    enroll->add_option("--from-eventlog", e.from_eventlog, "Seal to the PCR values this event log predicts");
+    CLI::Option* pcr_value =
+        enroll->add_option("--pcr-value", e.pcr_values, "Seal PCR N to this value instead: N:BANK=HEX (repeatable)");
+    enroll->add_option("--from-eventlog", e.from_eventlog, "Seal to the PCR values this event log predicts")
+        ->excludes(pcr_value);
     enroll->add_option("--eventlog", e.eventlog, "Event log whose digests are recorded to explain refusals")->capture_default_str();
     enroll->add_option("--lock-pcr", e.lock_pcr, "PCR that `cvmunlock lock` extends after boot, or none")->capture_default_str();
     enroll->add_option("--unlock-key-file", e.unlock_key_file, "File whose whole content opens an existing keyslot (default: ask)");

@@ -1,4 +1,6 @@
 // status, wipe and enroll --wipe-slot, checked against what stock cryptsetup sees.
+#include <sys/stat.h>
+
 #include <regex>
 
 #include "unlock_fixture.hpp"
@@ -135,6 +137,69 @@ TEST_F(UnlockSwtpm, EnrollWipeSlotReplacesTheOlderToken) {
     auto r = unlock(image, {"--json"});
     EXPECT_EQ(r.exit_code, 0) << show(r);
     EXPECT_EQ(parse_json(r.out).value("token", -1), ids[0]) << r.out;
+}
+
+// Key files as cryptsetup takes them: up to 8 MiB (--keyfile-size's default);
+// beyond that, or empty, refused before anything is tried.
+TEST_F(UnlockSwtpm, KeyFilesUpToCryptsetupsLimit) {
+    std::string big(5u << 20, '\0');
+    for (std::size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+    const std::string big_file = path("big.key");
+    write_file(big_file, big);
+    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
+                            "1000", "--key-file", key_file, image, big_file});
+    ASSERT_EQ(add.exit_code, 0) << show(add);
+    auto e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", big_file});
+    EXPECT_EQ(e.exit_code, 0) << show(e);
+
+    const std::string huge_file = path("huge.key");
+    write_file(huge_file, std::string((8u << 20) + 1, 'k'));
+    const std::string empty_file = path("empty.key");
+    write_file(empty_file, "");
+    const std::string before = read_file(image);
+    e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", huge_file});
+    EXPECT_EQ(e.exit_code, 3) << show(e);
+    EXPECT_TRUE(contains(e.err, huge_file + ": longer than 8388608 bytes")) << e.err;
+    e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", empty_file});
+    EXPECT_EQ(e.exit_code, 3) << show(e);
+    EXPECT_TRUE(contains(e.err, "empty key file")) << e.err;
+    // Options that exclude each other are refused, not one silently preferred.
+    e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", key_file, "--from-eventlog",
+             kEventLog, "--pcr-value", "7:sha256=" + std::string(64, '0')});
+    EXPECT_EQ(e.exit_code, 2) << show(e);
+    EXPECT_TRUE(contains(e.err, "excludes")) << e.err;
+    EXPECT_TRUE(read_file(image) == before) << "the image changed";
+}
+
+// Without a key file, the passphrase is asked the way the system asks: where
+// systemd runs, through systemd-ask-password (here a stand-in bind-mounted over
+// it in a private mount namespace, with /run/systemd/system present). The
+// answer comes back through a pipe; an empty answer is refused, never tried.
+TEST_F(UnlockSwtpm, PassphraseIsAskedThroughSystemdAskPassword) {
+    const std::string agent = path("ask-password");
+    const std::string answer = path("answer");
+    const std::string args_seen = path("args");
+    write_file(agent, "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + args_seen + "\ncat " + answer + "\necho\n");
+    ASSERT_EQ(::chmod(agent.c_str(), 0755), 0);
+    auto run = [&](const std::string& reply) {
+        write_file(answer, reply);
+        return run_process({"unshare", "-m", "sh", "-c",
+                            "mount -t tmpfs none /run && mkdir -p /run/systemd/system && "
+                            "mount --bind \"$0\" /usr/bin/systemd-ask-password && exec \"$@\"",
+                            agent, CVMUNLOCK_CLI, "enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7"});
+    };
+    const std::string before = read_file(image);
+    auto e = run("");
+    EXPECT_EQ(e.exit_code, 3) << show(e);
+    EXPECT_TRUE(contains(e.err, "empty Passphrase or key for " + image + ": refused, not tried")) << e.err;
+    EXPECT_TRUE(read_file(image) == before) << "the image changed";
+
+    e = run(read_file(key_file));
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const std::string seen = read_file(args_seen);
+    EXPECT_TRUE(contains(seen, "--id=cvmunlock:" + image)) << seen;
+    EXPECT_TRUE(contains(seen, "Passphrase or key for " + image + ":")) << seen;
+    EXPECT_EQ(cvmunlock_token_ids(image).size(), 1u);
 }
 
 // --wipe-slot takes systemd-cryptenroll's values with their meaning; what it

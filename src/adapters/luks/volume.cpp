@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <string>
 #include <cstring>
 #include <utility>
 
@@ -19,6 +21,8 @@ std::unexpected<Error> crypt_error(const std::string& what, int r) {
     if (err == ENOENT) code = ErrorCode::NotFound;
     if (err == EINVAL) code = ErrorCode::InvalidInput;
     if (err == ENODEV || err == ENXIO) code = ErrorCode::Unavailable;
+    // EPERM is libcryptsetup's "this passphrase opens nothing": its errno text says nothing more.
+    if (err == EPERM) return fail(code, what, err);
     return fail(code, what + ": " + std::strerror(err), err);
 }
 
@@ -40,6 +44,18 @@ Pbkdf minimal_pbkdf2(const std::string& hash) {
     p.hash = hash;
     p.iterations = 1000;  // libcryptsetup's minimum for PBKDF2
     return p;
+}
+
+void route_library_messages(const char* prefix) {
+    crypt_set_log_callback(
+        nullptr,
+        [](int level, const char* msg, void* usrptr) {
+            if (level != CRYPT_LOG_ERROR || msg == nullptr) return;
+            std::string text(msg);
+            while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+            if (!text.empty()) std::fprintf(stderr, "%s%s\n", static_cast<const char*>(usrptr), text.c_str());
+        },
+        const_cast<char*>(prefix));
 }
 
 Result<Volume> Volume::open(const std::string& device) {

@@ -44,6 +44,12 @@ struct TokenEntry {
     std::string json;
 };
 
+// A command-line front end: libcryptsetup's own error messages go to stderr
+// as "PREFIX<message>" (e.g. "cvmunlock: libcryptsetup: ..."), beside our
+// message that names the file. Never for the token plugin, whose caller
+// (cryptsetup, systemd-cryptsetup) routes them itself.
+void route_library_messages(const char* prefix);
+
 class Volume {
 public:
     // Loads the LUKS2 header of `device` (refuses anything that is not LUKS2,
