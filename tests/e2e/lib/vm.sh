@@ -16,6 +16,7 @@ VM_MATCHED=""
 
 # e2e_vm_start RUN_DIR FIRMWARE KERNEL INITRD DISK CMDLINE: starts the guest
 # in the background. RUN_DIR/tpm/state is the vTPM state (kept if present).
+# KERNEL "-": the firmware boots the disk itself (its ESP), no -kernel.
 #   FIRMWARE  ovmf          OVMF, Secure Boot off (as tests/qemu's ovmf chain)
 #             ovmf-secboot  OVMF with Microsoft keys and Secure Boot on, SMM
 #                           (tests/qemu's shim-grub firmware): another PCR 7
@@ -33,8 +34,12 @@ e2e_vm_start() {
 		-chardev "pipe,id=console,path=$run/serial" -serial chardev:console
 		-chardev "socket,id=chrtpm,path=$run/tpm/sock"
 		-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0"
-		-drive "if=none,id=root,format=raw,file=$disk" -device "virtio-blk-pci,drive=root"
-		-kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+		-drive "if=none,id=root,format=raw,file=$disk")
+	if [[ $kernel == - ]]; then
+		args+=(-device "virtio-blk-pci,drive=root,bootindex=0")
+	else
+		args+=(-device "virtio-blk-pci,drive=root" -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
+	fi
 	mkfifo "$run/serial.in" "$run/serial.out" || return 1
 	start_swtpm "$run/tpm" || return 1
 	VM_RUN=$run
