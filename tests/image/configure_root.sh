@@ -36,7 +36,19 @@ EOF
 esac
 
 # Reaching the full userspace: a unit after multi-user.target writes the marker
-# to the serial console.
+# to the serial console, with what cvmunlock sees of this boot's event log: the
+# verdict of `eventlog verify --tpm` and the Secure Boot chain's events.
+mkdir -p "$root/usr/local/sbin"
+cat >"$root/usr/local/sbin/cvmimage-marker" <<'EOF'
+#!/bin/sh
+log=/sys/kernel/security/tpm0/binary_bios_measurements
+verify=$(cvmunlock eventlog verify --eventlog "$log" --tpm device:/dev/tpmrm0 --json 2>/dev/null)
+echo "CVMIMAGE-EVENTLOG-VERIFY exit=$? $(printf '%s' "$verify" | tr -d '\n ' | grep -o '"matches":[a-z]*')"
+cvmunlock eventlog show --eventlog "$log" 2>/dev/null |
+	grep -E 'EV_EFI_VARIABLE_AUTHORITY|EV_EFI_BOOT_SERVICES_APPLICATION' | sed 's/^/CVMIMAGE-EVENT /'
+echo "CVMIMAGE-USERSPACE-UP $(tr -d '\n' </proc/cmdline)"
+EOF
+chmod 755 "$root/usr/local/sbin/cvmimage-marker"
 cat >"$root/etc/systemd/system/cvmimage-marker.service" <<'EOF'
 [Unit]
 Description=cvmimage: the full userspace is up
@@ -44,7 +56,7 @@ After=multi-user.target
 
 [Service]
 Type=oneshot
-ExecStart=/bin/sh -c 'echo "CVMIMAGE-USERSPACE-UP $(cat /proc/cmdline | tr -d "\\n")" >/dev/ttyS0'
+ExecStart=/bin/sh -c '/usr/local/sbin/cvmimage-marker >/dev/ttyS0 2>&1'
 
 [Install]
 WantedBy=multi-user.target

@@ -4,7 +4,9 @@
 # (our package installed by apt inside it) boots through OVMF with Secure Boot
 # on and Microsoft's keys, shim, grub and Debian's signed kernel from its own
 # ESP; the root, which has no cvmunlock token yet, asks for the build-time key,
-# which opens it, and the full userspace comes up (a marker on the console).
+# which opens it, and the full userspace comes up (a marker on the console);
+# there, `cvmunlock eventlog verify --tpm` matches and the log has the Secure
+# Boot chain's events (db authority; shim, grub and kernel images).
 # usage: image_test.sh SCENARIO VARIANT SOURCE_DIR BUILD_DIR
 set -uo pipefail
 scenario=$1 variant=$2 src=$3 build=$4
@@ -54,6 +56,13 @@ boot)
 	e2e_vm_type "$(cat "$work/build-key")"
 	e2e_vm_expect 900 "CVMIMAGE-USERSPACE-UP" "Kernel panic" || fail "the userspace did not come up"
 	[ "$VM_MATCHED" = CVMIMAGE-USERSPACE-UP ] || fail "$VM_MATCHED"
+	# Inside the guest, cvmunlock replays this boot's event log against the vTPM, and
+	# the log has the Secure Boot chain: db's authority, shim, grub, the kernel.
+	e2e_vm_console_has "CVMIMAGE-EVENTLOG-VERIFY exit=0" || fail "eventlog verify --tpm did not pass in the guest"
+	for event in "EV_EFI_VARIABLE_AUTHORITY          db" "EV_EFI_BOOT_SERVICES_APPLICATION   node" \
+		'EV_EFI_BOOT_SERVICES_APPLICATION   \EFI\BOOT\grubx64.efi' "EV_EFI_BOOT_SERVICES_APPLICATION   image of"; do
+		e2e_vm_console_has "$event" || fail "the guest's event log lacks: $event"
+	done
 	log "PASS: $variant image: Secure Boot, shim, grub, signed kernel, build-time key, full userspace"
 	;;
 *) fail "unknown scenario $scenario" ;;
