@@ -38,7 +38,9 @@ for f in ./usr/bin/cvmunlock \
          ./usr/share/cvmunlock/amd-roots/ask_ark_milan.pem; do
     grep -qxF -- "$f" <<<"$contents" || { echo "FAIL: the package lacks $f"; status=1; }
 done
-dpkg-deb -I "$deb" | grep -q 'Recommends: dracut-core | cryptsetup-initramfs' || { echo "FAIL: Recommends"; status=1; }
+# (Read whole first: grep -q would close the pipe early, and pipefail would count dpkg-deb's SIGPIPE.)
+info=$(dpkg-deb -I "$deb")
+grep -q 'Recommends: dracut-core | cryptsetup-initramfs' <<<"$info" || { echo "FAIL: Recommends: $(grep Recommends <<<"$info")"; status=1; }
 if dpkg-deb -e "$deb" "$out/control" && grep -rqs 'deb-systemd-helper enable\|systemctl.*enable' "$out/control"; then
     echo "FAIL: the maintainer scripts enable a unit in the real root"
     status=1
