@@ -39,6 +39,7 @@ Result<VolumeStatus> volume_status(const std::string& device, const TpmTarget& t
             if (current && (*current)[t.pcr_bank].contains(pcr)) p.current = (*current)[t.pcr_bank][pcr];
             state.pcrs.push_back(std::move(p));
         }
+        if (current) state.changes = explain_refusal(t, *current, nullptr);
         if (srk_name) state.srk_matches = *srk_name == t.srk_name;
         state.found = std::move(f);
         out.tokens.push_back(std::move(state));
@@ -48,17 +49,11 @@ Result<VolumeStatus> volume_status(const std::string& device, const TpmTarget& t
 
 TokenVerdict token_verdict(const TokenState& s) {
     TokenVerdict v;
-    bool unknown = false;
-    for (const auto& p : s.pcrs) {
-        if (!p.current || !p.enrolled) {
-            unknown = true;
-            continue;
-        }
-        if (*p.current == *p.enrolled) continue;
-        if (p.lock) {
+    for (const PcrChange& c : s.changes ? *s.changes : std::vector<PcrChange>{}) {
+        if (c.lock_pcr) {
             v.locked = true;
         } else {
-            v.changed.push_back(p.pcr);
+            v.changed.push_back(c.pcr);
         }
     }
     const std::string bank(hash_alg_name(s.found.token.pcr_bank));
@@ -70,7 +65,7 @@ TokenVerdict token_verdict(const TokenState& s) {
         std::string list;
         for (auto pcr : v.changed) list += (list.empty() ? "" : ", ") + std::to_string(pcr);
         v.message = bank + " PCR" + (v.changed.size() > 1 ? "s " : " ") + list + " changed since enrollment";
-    } else if (unknown || !s.srk_matches) {
+    } else if (!s.changes || !s.srk_matches) {
         v.problem = Reason::Unavailable;
         v.message = "the vTPM's PCRs could not be read";
     }

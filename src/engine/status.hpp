@@ -23,6 +23,9 @@ struct TokenState {
     FoundToken found;
     std::vector<PcrState> pcrs;
     std::optional<bool> srk_matches;  // unset without a vTPM
+    // explain_refusal()'s changes (the comparison an unseal makes); unset when
+    // the vTPM's PCRs could not be read.
+    std::optional<std::vector<PcrChange>> changes;
 };
 
 struct VolumeStatus {
