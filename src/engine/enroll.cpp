@@ -216,7 +216,9 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     // What --wipe-slot will remove is decided now, before anything is written.
     std::optional<SlotWipePlan> wipe_plan;
     if (rq.wipe_slots) {
-        auto plan = plan_slot_wipe(*volume, *rq.wipe_slots, rq.recovery_key);
+        const bool recovery_key_given = looks_like_recovery_key(rq.unlock_key.secret_view());
+        auto plan = plan_slot_wipe(*volume, *rq.wipe_slots, rq.recovery_key,
+                                   recovery_key_given ? std::optional<int>(opened->keyslot) : std::nullopt);
         if (!plan) return std::unexpected(plan.error());
         wipe_plan = std::move(*plan);
     }

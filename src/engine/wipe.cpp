@@ -241,7 +241,8 @@ Result<SlotSelection> parse_slot_selection(const std::vector<std::string>& value
     return sel;
 }
 
-Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& sel, bool adds_recovery) {
+Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& sel, bool adds_recovery,
+                                    std::optional<int> marked_recovery) {
     auto text = volume.metadata_json();
     if (!text) return std::unexpected(text.error());
     const json metadata = json::parse(*text, nullptr, false);
@@ -259,7 +260,8 @@ Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& s
     for (const auto& [key, ks] : all.items()) {
         const auto slot = slot_number(json(key));
         if (!slot) continue;
-        const std::string kind = slot_kind(metadata, *entries, named, *slot);
+        std::string kind = slot_kind(metadata, *entries, named, *slot);
+        if (kind == "password" && marked_recovery == *slot) kind = "recovery";
         bool wipe = sel.all || sel.keyslots.contains(*slot) || (sel.password && kind == "password") ||
                     (sel.recovery && kind == "recovery") || (sel.tpm2 && kind == "tpm2") ||
                     (sel.fido2 && kind == "fido2") || (sel.pkcs11 && kind == "pkcs11") ||

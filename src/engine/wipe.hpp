@@ -66,8 +66,11 @@ struct SlotWipePlan {
 // Planned on the metadata before anything is written (keyslots added later are
 // never in it). Refuses (PolicyRefused) a selection that would leave no
 // keyslot opening without a cvmunlock token; `adds_recovery`: a recovery
-// keyslot is about to be added, which counts as one.
-Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& selection, bool adds_recovery);
+// keyslot is about to be added, which counts as one. `marked_recovery`: a
+// keyslot that is about to get its systemd-recovery token (enroll opened it
+// with a recovery key): it is a recovery keyslot, not a password one.
+Result<SlotWipePlan> plan_slot_wipe(luks::Volume& volume, const SlotSelection& selection, bool adds_recovery,
+                                    std::optional<int> marked_recovery = std::nullopt);
 // Carries out a plan: tokens first, then keyslots.
 Result<WipeReport> apply_slot_wipe(luks::Volume& volume, const SlotWipePlan& plan);
 

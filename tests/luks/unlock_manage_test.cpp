@@ -351,5 +351,28 @@ TEST_F(UnlockSwtpm, EnrollWithARecoveryKeyMarksItsKeyslot) {
     EXPECT_TRUE(std::regex_search(listed.out, std::regex("\\s1\\s+recovery"))) << listed.out;
 }
 
+// --wipe-slot=password with an unmarked recovery key as the unlock key: that
+// keyslot is a recovery keyslot (enroll gives it its token), so it stays; the
+// passphrase keyslot goes.
+TEST_F(UnlockSwtpm, WipeSlotPasswordKeepsTheRecoveryKeyslotItMarks) {
+    const std::string recovery = "ccbbddee-ffgghhii-jjkkllnn-rrttuuvv-ccbbddee-ffgghhii-jjkkllnn-rrttuuvv";
+    const std::string recovery_file = path("old-recovery.key");
+    write_file(recovery_file, recovery);
+    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
+                            "1000", "--key-file", key_file, image, recovery_file});
+    ASSERT_EQ(add.exit_code, 0) << show(add);
+
+    auto e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", recovery_file,
+                  "--wipe-slot=password", "--json"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const json j = parse_json(e.out);
+    EXPECT_EQ(j.value("marked_recovery_keyslot", json()), 1) << e.out;
+    EXPECT_EQ(j.value("wiped_keyslots", json()), json::array({0})) << e.out;
+    EXPECT_TRUE(opens(image, recovery_file));
+    EXPECT_FALSE(opens(image, key_file));
+    const auto listed = run_process({"systemd-cryptenroll", image});
+    EXPECT_TRUE(std::regex_search(listed.out, std::regex("\\s1\\s+recovery"))) << listed.out;
+}
+
 }  // namespace
 }  // namespace cvmunlock::unlock_test
