@@ -24,8 +24,6 @@ void begin_output(std::string_view command, bool json) {
 
 bool json_output() noexcept { return state().json; }
 
-const std::string& output_command() noexcept { return state().command; }
-
 OutJson new_document() { return engine::json_document(state().command); }
 
 int report_error(const std::string& what, const Error& error) {

@@ -18,7 +18,6 @@ using engine::OutJson;
 // writes JSON.
 void begin_output(std::string_view command, bool json);
 [[nodiscard]] bool json_output() noexcept;
-[[nodiscard]] const std::string& output_command() noexcept;
 
 // A new document for the running command (engine::json_document).
 OutJson new_document();

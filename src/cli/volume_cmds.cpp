@@ -228,7 +228,7 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->add_option("device", e.device, "LUKS2 device or image file")->required();
     add_tpm_options(enroll, e.tpm);
     enroll->add_option("--pcrs", e.pcrs, "PCRs to seal to, e.g. 7 or 0,2,4,7 (none: only the lock PCR)")->capture_default_str();
-    enroll->add_option("--pcr-bank", e.bank, "PCR bank: sha256 or sha384")->capture_default_str();
+    add_pcr_bank_option(enroll, e.bank, "PCR bank: sha256 or sha384");
     CLI::Option* pcr_value =
         enroll->add_option("--pcr-value", e.pcr_values, "Seal PCR N to this value instead: N:BANK=HEX (repeatable)");
     enroll->add_option("--from-eventlog", e.from_eventlog, "Seal to the PCR values this event log predicts")
