@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, builds, runs every test suite
-# (unit, swtpm, qemu, e2e), builds and checks the Debian package, runs the unit
-# and swtpm suites again under ASan+UBSan, and the libFuzzer targets for
-# FUZZ_SECONDS (default 30) each.
-#   CVMUNLOCK_TEST_QUICK=1 skips the package, the sanitizer build, fuzzing and the QEMU boots (qemu, e2e).
+# (unit, swtpm, qemu, e2e), builds and checks the Debian package, boots the real
+# Debian images built with it (image), runs the unit and swtpm suites again
+# under ASan+UBSan, and the libFuzzer targets for FUZZ_SECONDS (default 30) each.
+#   CVMUNLOCK_TEST_QUICK=1 skips the package, the images, the sanitizer build,
+#   fuzzing and the QEMU boots (qemu, e2e).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=scripts/lib.sh
@@ -48,6 +49,10 @@ if [ "$quick" != 1 ]; then
         failed=$((failed + 1))
         status=1
     fi
+    echo "== real Debian images (tests/image: mmdebstrap, Secure Boot, dracut and initramfs-tools)"
+    deb=""
+    for f in "$root"/build-deb/cvmunlock_*_amd64.deb; do [ -e "$f" ] && deb=$f; done
+    CVMUNLOCK_IMAGE_DEB=$deb run_ctest "$build" image
     echo "== ASan+UBSan build (g++)"
     cvm_build "$root" "$build-asan" -DCMAKE_BUILD_TYPE=Debug -DCVMUNLOCK_WERROR=ON -DCVMUNLOCK_SANITIZE=ON \
         -DCVMUNLOCK_BUILD_BENCH=OFF

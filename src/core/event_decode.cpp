@@ -2,7 +2,10 @@
 // EFI_LOAD_OPTION and device paths; grub and the Linux EFI stub for tags).
 #include "cvmunlock/event_decode.hpp"
 
+#include <openssl/x509.h>
+
 #include <cstdio>
+#include <memory>
 
 #include "cvmunlock/uefi_variable.hpp"
 
@@ -100,6 +103,25 @@ std::string device_path_text(ByteView path) {
     return out;
 }
 
+// certificate_subject: the subject of an EV_EFI_VARIABLE_AUTHORITY event's
+// certificate, whose data is one EFI_SIGNATURE_DATA (owner GUID, then the
+// X.509 DER) when the authority was a certificate (UEFI 2.10 32.4.1; shim
+// logs its vendor certificate as MokListRT's the same way). Empty for a hash
+// or anything that does not parse as exactly one certificate.
+std::string certificate_subject(ByteView signature_data) {
+    constexpr std::size_t kOwnerSize = 16;
+    if (signature_data.size() <= kOwnerSize) return {};
+    const unsigned char* p = signature_data.data() + kOwnerSize;
+    const long length = static_cast<long>(signature_data.size() - kOwnerSize);
+    std::unique_ptr<X509, decltype(&X509_free)> cert(d2i_X509(nullptr, &p, length), X509_free);
+    if (!cert || p != signature_data.data() + signature_data.size()) return {};
+    const X509_NAME* subject = X509_get_subject_name(cert.get());
+    char cn[256] = {};
+    if (subject && X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof cn) > 0) return cn;
+    char line[512] = {};
+    return subject && X509_NAME_oneline(subject, line, sizeof line) ? std::string(line) : std::string();
+}
+
 json decode_variable(const Event& ev) {
     auto var = parse_uefi_variable(ev.data);
     if (!var) return malformed("UEFI_VARIABLE_DATA", ev.data.size());
@@ -134,6 +156,13 @@ json decode_variable(const Event& ev) {
         summary += ": " + j["description"].get<std::string>();
     } else {
         summary += " (" + std::to_string(var->data.size()) + " bytes)";
+        if (ev.type == event_type::kEfiVariableAuthority) {
+            const std::string subject = certificate_subject(var->data);
+            if (!subject.empty()) {
+                j["certificate_subject"] = subject;
+                summary += ": " + subject;
+            }
+        }
     }
     j["summary"] = summary;
     return j;

@@ -76,7 +76,11 @@ std::string describe_change(const PcrChange& c, HashAlg bank) {
     }
     std::string s = "PCR " + std::to_string(c.pcr) + " (" + b + ") changed since enrollment: enrolled " +
                     to_hex(c.enrolled) + ", now " + to_hex(c.current);
-    if (!c.event_text.empty()) s += "; first differing event " + c.event_text;
+    if (c.event_index) {
+        s += "; first differing event " + c.event_text;
+    } else if (!c.event_text.empty()) {
+        s += "; " + c.event_text;  // no event differs: the log has fewer of them
+    }
     return s;
 }
 

@@ -2,7 +2,8 @@
 # A GPT disk image from the root tree, from files only (no loop device, no
 # device-mapper on the build host): ESP (FAT, mtools), /boot (ext4, mkfs -d),
 # root (ext4, mkfs -d, then encrypted in place with the build-time key).
-# usage: assemble_disk.sh ROOT OUT_DIR   -> OUT_DIR/disk.img, OUT_DIR/build-key, OUT_DIR/image.env
+# usage: assemble_disk.sh ROOT OUT_DIR   -> OUT_DIR/disk.img, OUT_DIR/build-key (a copy of the
+# root's /etc/cryptsetup-keys.d/root.key), OUT_DIR/image.env
 set -euo pipefail
 root=$1 out=$2
 work=$out/parts
@@ -17,11 +18,19 @@ mib() { du -s --block-size=1M "$1" | cut -f1; }
 
 # ESP: shim as the removable-media boot loader, grub beside it, grub.cfg where
 # Debian's signed grub looks when booted from there.
+# linuxefi/initrdefi: Debian's grub starts the kernel through its EFI stub (which
+# hands the firmware's TPM event log to the kernel) with Secure Boot on or off;
+# its `linux` does so only with Secure Boot on, and with it off the booted
+# system would have no event log to name what changed.
 cat >"$work/grub.cfg" <<CFG
 set timeout=0
 search --no-floppy --label cvmboot --set=root
-linux /vmlinuz-$kver root=/dev/mapper/root ro console=ttyS0,115200 panic=-1
-initrd /initrd.img-$kver
+linuxefi /vmlinuz-$kver root=/dev/mapper/root ro console=ttyS0,115200 panic=-1
+if [ -f /cvmimage-build-key.img ]; then
+	initrdefi /initrd.img-$kver /cvmimage-build-key.img
+else
+	initrdefi /initrd.img-$kver
+fi
 boot
 CFG
 esp=$work/esp.img
@@ -35,7 +44,17 @@ mcopy -i "$esp" "$root/usr/lib/grub/x86_64-efi-signed/grubx64.efi.signed" ::/EFI
 mcopy -i "$esp" "$work/grub.cfg" ::/EFI/BOOT/grub.cfg
 mcopy -i "$esp" "$work/grub.cfg" ::/EFI/debian/grub.cfg
 
-# /boot: the kernel and the initramfs the image built, outside the encrypted root.
+# The first-boot initrd: only the build-time key, at the path systemd-cryptsetup
+# (dracut) and the image's keyscript (initramfs-tools) read; grub appends it to
+# the initramfs while it exists; the first-boot unit deletes it.
+addon=$work/build-key-initrd
+install -d -m 0700 "$addon/etc/cryptsetup-keys.d"
+install -m 0400 "$root/etc/cryptsetup-keys.d/root.key" "$addon/etc/cryptsetup-keys.d/root.key"
+(cd "$addon" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) >"$root/boot/cvmimage-build-key.img"
+chmod 0600 "$root/boot/cvmimage-build-key.img"
+
+# /boot: the kernel, the initramfs the image built and the first-boot initrd,
+# outside the encrypted root.
 boot=$work/boot.img
 boot_mib=$(( $(mib "$root/boot") + 48 ))
 mkfs.ext4 -q -L cvmboot -d "$root/boot" "$boot" "${boot_mib}M"
@@ -44,10 +63,10 @@ rm -rf "${root:?}/boot/"*
 # Root: ext4 32 MiB smaller than its partition, then encrypted in place: the
 # LUKS2 header takes the 32 MiB (reencrypt --reduce-device-size).
 rootimg=$work/root.img
+install -m 0600 "$root/etc/cryptsetup-keys.d/root.key" "$out/build-key"
 root_mib=$(( $(mib "$root") * 5 / 4 + 256 ))
 truncate -s "$((root_mib + 32))M" "$rootimg"
 mkfs.ext4 -q -L cvmroot -d "$root" "$rootimg" "${root_mib}M"
-head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$out/build-key"
 cryptsetup reencrypt --encrypt --type luks2 --batch-mode --reduce-device-size 32M --uuid "$luks_uuid" \
 	--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --key-file "$out/build-key" "$rootimg" >/dev/null
 
@@ -71,6 +90,8 @@ dd if="$rootimg" of="$disk" bs=512 seek="$root_s" conv=notrunc,sparse status=non
 cat >"$out/image.env" <<ENV
 KVER=$kver
 LUKS_UUID=$luks_uuid
+BOOT_OFFSET=$((boot_s * 512))
+BOOT_SIZE=$(stat -c %s "$boot")
 ROOT_OFFSET=$((root_s * 512))
 ROOT_SIZE=$(stat -c %s "$rootimg")
 ENV

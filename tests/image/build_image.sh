@@ -11,7 +11,8 @@
 # usage: build_image.sh VARIANT DEB OUT_DIR [CACHE_DIR]
 #   VARIANT  dracut | initramfs-tools
 #   DEB      cvmunlock_*.deb (scripts/package.sh)
-#   OUT_DIR  gets disk.img, build-key (the build-time key of the root), image.env
+#   OUT_DIR  gets disk.img, build-key (the build-time key of the root), image.env,
+#            escrow.key and escrow.pem (the operator's pair the recovery key is escrowed to)
 # Each step's time goes to stdout ("step NAME: N s").
 set -euo pipefail
 variant=$1 deb=$(realpath "$2") out=$3
@@ -28,7 +29,7 @@ step() {
 	step_start=$now
 }
 
-common=systemd,systemd-sysv,udev,kmod,e2fsprogs,linux-image-amd64,shim-signed,grub-efi-amd64-signed,cryptsetup,tpm2-tools,libtss2-tcti-device0
+common=systemd,systemd-sysv,udev,kmod,e2fsprogs,openssl,linux-image-amd64,shim-signed,grub-efi-amd64-signed,cryptsetup,tpm2-tools,libtss2-tcti-device0
 case $variant in
 	dracut) packages=$common,dracut ;;
 	initramfs-tools) packages=$common,initramfs-tools,cryptsetup-initramfs ;;
@@ -74,7 +75,11 @@ root=$out/root
 rm -rf "$root"
 mkdir -p "$root"
 tar -xf "$base" -C "$root"
-bash "$here/configure_root.sh" "$variant" "$root"
+# The operator's escrow pair: the image gets the certificate, the private key
+# stays with the operator (here: OUT_DIR, for the test to read the escrow).
+openssl req -x509 -newkey rsa:3072 -nodes -days 30 -subj /CN=cvmimage-operator-escrow \
+	-keyout "$out/escrow.key" -out "$out/escrow.pem" 2>/dev/null
+bash "$here/configure_root.sh" "$variant" "$root" "$out/escrow.pem"
 cp "$deb" "$root/tmp/cvmunlock.deb"
 # apt inside the image (no network needed: every dependency is in the base);
 # installing the package fires the update-initramfs trigger, which dracut or

@@ -1,20 +1,33 @@
 #!/usr/bin/env bash
 # Real-image scenarios (ctest label `image`, issue 11), for VARIANT dracut or
-# initramfs-tools. So far: `boot`: the Debian image built by build_image.sh
-# (our package installed by apt inside it) boots through OVMF with Secure Boot
-# on and Microsoft's keys, shim, grub and Debian's signed kernel from its own
-# ESP; the root, which has no cvmunlock token yet, asks for the build-time key,
-# which opens it, and the full userspace comes up (a marker on the console);
-# there, `cvmunlock eventlog verify --tpm` matches and the log has the Secure
-# Boot chain's events (db authority; shim, grub and kernel images).
+# initramfs-tools, on one disk and one vTPM through its lifetime (in order; the
+# ctest fixtures keep the order):
+#   provision  the Debian image built by build_image.sh (our package installed
+#              by apt inside it) boots through OVMF with Secure Boot on and
+#              Microsoft's keys, shim, grub and Debian's signed kernel from its
+#              own ESP; the first boot opens the root with the build-time key
+#              (a first-boot initrd that grub loads); the first-boot unit seals to this vTPM (PCRs 4+7),
+#              escrows a recovery key to the operator's certificate and wipes
+#              the build-time key, and the guest reboots; the second boot
+#              unlocks with no prompt and reaches the full userspace, where
+#              `cvmunlock eventlog verify --tpm` matches and the log has the
+#              Secure Boot chain's events.
+#   build-key-wiped  on the disk that boot left: the build-time key opens
+#              nothing, the escrowed recovery key opens the root, the tokens
+#              are a cvmunlock token sealed to PCRs 4+7 and systemd's recovery
+#              token, and the recovery key never reached the console.
+#   sb-off     the same disk and vTPM, the same firmware with Secure Boot off:
+#              refused naming PCR 7 and the event, the recovery key typed at
+#              the prompt opens the root, the full userspace comes up.
 # usage: image_test.sh SCENARIO VARIANT SOURCE_DIR BUILD_DIR
 set -uo pipefail
 scenario=$1 variant=$2 src=$3 build=$4
 work=$build/image/$variant
+life=$work/lifetime
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
 fail() { log "FAIL: $*"; exit 1; }
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mmdebstrap --mode=root, chroot)"; exit 77; }
-for tool in mmdebstrap mkfs.vfat mcopy sfdisk qemu-system-x86_64 swtpm dpkg-buildpackage; do
+for tool in mmdebstrap mkfs.vfat mcopy sfdisk debugfs jq openssl qemu-system-x86_64 swtpm dpkg-buildpackage; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (scripts/packages/image.txt)"; exit 77; }
 done
 # shellcheck source=../qemu/lib/boot.sh
@@ -23,47 +36,149 @@ done
 . "$src/tests/e2e/lib/vm.sh"
 mkdir -p "$work"
 
-# One package and one image per variant for every scenario of this build (a lock
-# serializes the two variants' builders).
-exec {lock}>"$build/image/.lock"
-flock "$lock"
-if [ ! -s "$build/image/deb/done" ]; then
-	log "building the package (scripts/package.sh)"
-	DEB_BUILD_OPTIONS=nocheck "$src/scripts/package.sh" "$build/image/deb" >"$build/image/package.log" 2>&1 ||
-		{ tail -n 30 "$build/image/package.log"; fail "the package did not build"; }
-	touch "$build/image/deb/done"
-fi
-if [ ! -s "$work/disk.img" ]; then
-	log "building the $variant image"
-	bash "$src/tests/image/build_image.sh" "$variant" "$(ls "$build"/image/deb/cvmunlock_*_amd64.deb)" "$work" \
-		"${CVMUNLOCK_IMAGE_CACHE:-$build/image/cache}" || fail "the image did not build"
-fi
-flock -u "$lock"
+prompt="Please unlock disk"
+[ "$variant" = dracut ] && prompt="Please enter passphrase"
+
+# The image, built once per build tree for its inputs (the package and these
+# scripts); the package is the one scripts/test.sh built (CVMUNLOCK_IMAGE_DEB)
+# or one built here, once for both variants (a lock); the two variants' images
+# are built side by side (mmdebstrap waits on the archive much of the time).
+build_image() {
+	local deb=${CVMUNLOCK_IMAGE_DEB:-} inputs
+	exec {lock}>"$build/image/.lock"
+	flock "$lock"
+	if [ -z "$deb" ]; then
+		if [ ! -e "$build/image/deb/done" ]; then
+			log "building the package (scripts/package.sh)"
+			DEB_BUILD_OPTIONS=nocheck "$src/scripts/package.sh" "$build/image/deb" >"$build/image/package.log" 2>&1 ||
+				{ tail -n 30 "$build/image/package.log"; fail "the package did not build"; }
+			touch "$build/image/deb/done"
+		fi
+		deb=$(ls "$build"/image/deb/cvmunlock_*_amd64.deb)
+	fi
+	flock -u "$lock"
+	inputs=$(cd "$src/tests/image" && cat "$deb" build_image.sh configure_root.sh assemble_disk.sh build-key-or-ask \
+		cvmimage-provision cvmimage-provision.service | sha256sum | cut -c1-16)
+	if [ ! -s "$work/disk.img" ] || [ "$(cat "$work/inputs" 2>/dev/null)" != "$inputs" ]; then
+		log "building the $variant image"
+		rm -f "$work/disk.img" "$work/inputs"
+		bash "$src/tests/image/build_image.sh" "$variant" "$deb" "$work" \
+			"${CVMUNLOCK_IMAGE_CACHE:-$build/image/cache}" || fail "the image did not build"
+		echo "$inputs" >"$work/inputs"
+	fi
+}
+
+# partition OFFSET SIZE OUT: copies a partition of the lifetime's disk to OUT.
+partition() {
+	dd if="$life/disk.img" of="$3" bs=1M iflag=skip_bytes,count_bytes skip="$1" count="$2" \
+		conv=sparse status=none
+}
+
+# recovery_key: the recovery key that the first-boot unit escrowed to /boot,
+# decrypted with the operator's private key.
+recovery_key() {
+	local boot=$life/boot.part
+	# shellcheck disable=SC1091
+	. "$work/image.env"
+	partition "$BOOT_OFFSET" "$BOOT_SIZE" "$boot"
+	debugfs -R "cat /cvmimage-recovery-key.p7m" "$boot" 2>/dev/null |
+		openssl cms -decrypt -inform PEM -inkey "$work/escrow.key" -recip "$work/escrow.pem" |
+		grep -oE '([cbdefghijklnrtuv]{8}-){7}[cbdefghijklnrtuv]{8}' | head -n 1
+	rm -f "$boot"
+}
 
 case $scenario in
-boot)
-	run=$work/run-boot
-	rm -rf "$run"
-	mkdir -p "$run/tpm"
-	cp --sparse=always "$work/disk.img" "$run/disk.img"
-	e2e_vm_start "$run" ovmf-secboot - - "$run/disk.img" "" || fail "QEMU did not start"
+provision)
+	build_image
+	rm -rf "$life"
+	mkdir -p "$life/tpm"
+	cp --sparse=always "$work/disk.img" "$life/disk.img"
+	VM_REBOOT=1 e2e_vm_start "$life" ovmf-secboot - - "$life/disk.img" "" || fail "QEMU did not start"
 	trap e2e_vm_stop EXIT
-	prompt="Please unlock disk"
-	[ "$variant" = dracut ] && prompt="Please enter passphrase"
-	e2e_vm_expect 900 "$prompt" "Security Violation" "Kernel panic" || fail "no passphrase prompt"
-	[ "$VM_MATCHED" = "$prompt" ] || fail "boot failed: $VM_MATCHED"
-	sleep 2
-	e2e_vm_type "$(cat "$work/build-key")"
-	e2e_vm_expect 900 "CVMIMAGE-USERSPACE-UP" "Kernel panic" || fail "the userspace did not come up"
-	[ "$VM_MATCHED" = CVMIMAGE-USERSPACE-UP ] || fail "$VM_MATCHED"
-	# Inside the guest, cvmunlock replays this boot's event log against the vTPM, and
-	# the log has the Secure Boot chain: db's authority, shim, grub, the kernel.
-	e2e_vm_console_has "CVMIMAGE-EVENTLOG-VERIFY exit=0" || fail "eventlog verify --tpm did not pass in the guest"
-	for event in "EV_EFI_VARIABLE_AUTHORITY          db" "EV_EFI_BOOT_SERVICES_APPLICATION   node" \
-		'EV_EFI_BOOT_SERVICES_APPLICATION   \EFI\BOOT\grubx64.efi' "EV_EFI_BOOT_SERVICES_APPLICATION   image of"; do
-		e2e_vm_console_has "$event" || fail "the guest's event log lacks: $event"
+	# Boot 1: the build-time key file in the initramfs opens the root; the
+	# first-boot unit runs; the marker reboots.
+	e2e_vm_expect 900 "CVMIMAGE[1] USERSPACE-UP" "$prompt" "Security Violation" "Kernel panic" ||
+		fail "the first boot did not come up"
+	[ "$VM_MATCHED" = "CVMIMAGE[1] USERSPACE-UP" ] || fail "first boot: $VM_MATCHED"
+	grep -a 'CVMIMAGE\[1\] JOURNAL.*cvmimage-provision\[' "$life/console.log" | cut -d' ' -f6- | tail -n 8
+	e2e_vm_console_has "CVMIMAGE[1] PROVISION-FAILED" && fail "the first-boot unit failed"
+	e2e_vm_expect 60 "CVMIMAGE[1] REBOOTING" || fail "the first-boot unit did not run"
+	# Boot 2: the vTPM opens the root; no prompt.
+	e2e_vm_expect 900 "CVMIMAGE[2] USERSPACE-UP" "$prompt" "Kernel panic" || fail "the second boot did not come up"
+	[ "$VM_MATCHED" = "CVMIMAGE[2] USERSPACE-UP" ] || fail "second boot: $VM_MATCHED"
+	grep -a 'CVMIMAGE\[2\] JOURNAL' "$life/console.log" | grep -E 'cvmunlock' | head -n 5
+	if [ "$variant" = dracut ]; then
+		grep -aqE 'CVMIMAGE\[2\] JOURNAL.*cvmunlock: unsealed from the vTPM' "$life/console.log" ||
+			fail "the second boot's journal has no unseal by the token plugin"
+	else
+		e2e_vm_console_has "root: opened with the vTPM-sealed key (cvmunlock)" ||
+			fail "the local-top script did not open the root"
+	fi
+	# Inside the guest, cvmunlock replays this boot's event log against the vTPM,
+	# and the log has the Secure Boot chain: db's and shim's authorities, shim,
+	# grub and the kernel.
+	e2e_vm_console_has "CVMIMAGE[2] EVENTLOG-VERIFY exit=0 \"matches\":true" ||
+		fail "eventlog verify --tpm did not pass in the guest"
+	# db's authority is the CA that signed shim; shim logs its vendor certificate
+	# (Debian's CA, which signed grub and the kernel) as MokListRT's.
+	grep -a '^CVMIMAGE\[2\] EVENT ' "$life/console.log" | tr -d '\r' >"$life/events.txt"
+	for event in 'PCR 7 +EV_EFI_VARIABLE_AUTHORITY +db \([0-9]+ bytes\): Microsoft Corporation UEFI CA 2011$' \
+		'PCR 7 +EV_EFI_VARIABLE_AUTHORITY +MokListRT \([0-9]+ bytes\): Debian Secure Boot CA$' \
+		'PCR 4 +EV_EFI_BOOT_SERVICES_APPLICATION +.*\\EFI\\BOOT\\BOOTX64.EFI$' \
+		'PCR 4 +EV_EFI_BOOT_SERVICES_APPLICATION +\\EFI\\BOOT\\grubx64.efi$' \
+		'PCR 4 +EV_EFI_BOOT_SERVICES_APPLICATION +image of [0-9]+ bytes$'; do
+		grep -qE -- "$event" "$life/events.txt" || fail "the guest's event log has no event like: $event"
 	done
-	log "PASS: $variant image: Secure Boot, shim, grub, signed kernel, build-time key, full userspace"
+	log "PASS: $variant image: Secure Boot, shim, grub, signed kernel; first boot bound the root to the vTPM; second boot unlocked with no prompt"
+	;;
+build-key-wiped)
+	[ -s "$life/disk.img" ] || fail "no disk from the provisioning scenario"
+	# shellcheck disable=SC1091
+	. "$work/image.env"
+	header=$life/root-header.img
+	partition "$ROOT_OFFSET" $((32 << 20)) "$header"
+	cryptsetup luksDump --dump-json-metadata "$header" >"$life/metadata.json" || fail "no LUKS2 header on the root"
+	jq -c '{keyslots: (.keyslots | keys), tokens: [.tokens[] | {type, keyslots, pcrs}]}' "$life/metadata.json"
+	if cryptsetup open --test-passphrase --disable-external-tokens --key-file "$work/build-key" "$header" 2>/dev/null; then
+		fail "the build-time key still opens the root"
+	fi
+	rk=$(recovery_key)
+	[ -n "$rk" ] || fail "no recovery key in the escrow on /boot"
+	printf '%s' "$rk" | cryptsetup open --test-passphrase --disable-external-tokens --key-file - "$header" ||
+		fail "the escrowed recovery key does not open the root"
+	[ "$(jq '.keyslots | length' "$life/metadata.json")" = 2 ] || fail "expected two keyslots (vTPM, recovery)"
+	jq -e '[.tokens[] | select(.type == "cvmunlock")] | length == 1 and .[0].pcrs == [4, 7]' "$life/metadata.json" >/dev/null ||
+		fail "no cvmunlock token sealed to PCRs 4+7"
+	jq -e '[.tokens[] | select(.type == "systemd-recovery")] | length == 1' "$life/metadata.json" >/dev/null ||
+		fail "no systemd-recovery token"
+	! grep -aqF "$rk" "$life/console.log" || fail "the recovery key is on the console"
+	rm -f "$header"
+	log "PASS: $variant image: the build-time key opens nothing, the escrowed recovery key opens the root"
+	;;
+sb-off)
+	[ -s "$life/disk.img" ] || fail "no disk from the provisioning scenario"
+	rk=$(recovery_key)
+	[ -n "$rk" ] || fail "no recovery key in the escrow on /boot"
+	run=$life/sb-off
+	rm -rf "$run"
+	mkdir -p "$run"
+	ln -s ../tpm "$run/tpm"
+	e2e_vm_start "$run" ovmf-secboot-off - - "$life/disk.img" "" || fail "QEMU did not start"
+	trap e2e_vm_stop EXIT
+	e2e_vm_expect 900 "$prompt" "CVMIMAGE[3] USERSPACE-UP" "Kernel panic" || fail "no passphrase prompt"
+	[ "$VM_MATCHED" = "$prompt" ] || fail "Secure Boot off: $VM_MATCHED (the vTPM key was not refused)"
+	sleep 2
+	e2e_vm_type "$rk"
+	e2e_vm_expect 900 "CVMIMAGE[3] USERSPACE-UP" "Kernel panic" || fail "the recovery key did not open the root"
+	[ "$VM_MATCHED" = "CVMIMAGE[3] USERSPACE-UP" ] || fail "$VM_MATCHED"
+	# The refusal names PCR 7 and the event: on the console (initramfs-tools),
+	# in the boot's journal (dracut: the token plugin inside systemd-cryptsetup).
+	refusal=$(tr -d '\r' <"$run/console.log" | grep -a -m1 'PCR 7 (sha256) changed since enrollment')
+	log "refusal: $refusal"
+	[[ $refusal == *"first differing event"*"EV_EFI_VARIABLE_DRIVER_CONFIG"*"SecureBoot"* ]] ||
+		fail "the refusal does not name the Secure Boot event"
+	! grep -aqF "$rk" "$run/console.log" || fail "the recovery key was echoed to the console"
+	log "PASS: $variant image: Secure Boot off refused naming the event; the recovery key opened the root"
 	;;
 *) fail "unknown scenario $scenario" ;;
 esac

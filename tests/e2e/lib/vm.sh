@@ -20,21 +20,26 @@ VM_MATCHED=""
 #   FIRMWARE  ovmf          OVMF, Secure Boot off (as tests/qemu's ovmf chain)
 #             ovmf-secboot  OVMF with Microsoft keys and Secure Boot on, SMM
 #                           (tests/qemu's shim-grub firmware): another PCR 7
+#             ovmf-secboot-off  the same firmware, empty variables: Secure
+#                           Boot off (shim still boots)
+# VM_REBOOT=1: a reboot of the guest restarts it (the default ends QEMU).
 e2e_vm_start() {
 	local run=$1 firmware=$2 kernel=$3 initrd=$4 disk=$5 cmdline=$6 chain
 	case $firmware in
 	ovmf) chain=ovmf ;;
 	ovmf-secboot) chain=shim-grub ;;
+	ovmf-secboot-off) chain=shim-grub-sb-off ;;
 	*) return 2 ;;
 	esac
 	local -a args
 	mapfile -t args < <(qemu_firmware_args "$chain" "$run")
 	((${#args[@]} > 0)) || return 1
-	args+=(-accel tcg -cpu max -m 1024 -smp 1 -nodefaults -display none -no-reboot -monitor none
+	args+=(-accel tcg -cpu max -m 1024 -smp 1 -nodefaults -display none -monitor none
 		-chardev "pipe,id=console,path=$run/serial" -serial chardev:console
 		-chardev "socket,id=chrtpm,path=$run/tpm/sock"
 		-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0"
 		-drive "if=none,id=root,format=raw,file=$disk")
+	[[ ${VM_REBOOT:-0} == 1 ]] || args+=(-no-reboot)
 	if [[ $kernel == - ]]; then
 		args+=(-device "virtio-blk-pci,drive=root,bootindex=0")
 	else

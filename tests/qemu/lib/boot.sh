@@ -54,8 +54,14 @@ qemu_firmware_args() {
 			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
 			-drive "if=pflash,format=raw,unit=1,file=$run_dir/vars.fd"
 		;;
-	shim-grub)
-		cp "$OVMF_VARS_SECBOOT" "$run_dir/vars.fd" || return 1
+	shim-grub | shim-grub-sb-off)
+		# sb-off: the same Secure Boot capable firmware with the empty variable
+		# store (no PK: setup mode, Secure Boot off), as a host could start it.
+		if [[ $chain == shim-grub ]]; then
+			cp "$OVMF_VARS_SECBOOT" "$run_dir/vars.fd" || return 1
+		else
+			cp "$OVMF_VARS" "$run_dir/vars.fd" || return 1
+		fi
 		printf '%s\n' -machine q35,smm=on \
 			-global driver=cfi.pflash01,property=secure,value=on \
 			-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE_SECBOOT" \
