@@ -59,6 +59,7 @@ trap 'rm -rf -- "$seed_root"' EXIT
 make_seed_corpora() {
     mkdir -p "$seed_root/fuzz_eventlog" "$seed_root/fuzz_pcr_json" "$seed_root/fuzz_token" "$seed_root/fuzz_luks2"
     copy_seeds "$repo/tests/data/eventlog" "$seed_root/fuzz_eventlog"
+    copy_seeds "$fuzz_dir/seeds/eventlog" "$seed_root/fuzz_eventlog"
     copy_seeds "$fuzz_dir/seeds/pcr_json" "$seed_root/fuzz_pcr_json"
     cp -- "$repo/tests/data/eventlog/expected_pcrs.json" "$seed_root/fuzz_pcr_json/"
     copy_seeds "$fuzz_dir/seeds/token" "$seed_root/fuzz_token"

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string_view>
 
 #include "cvmunlock/bytes.hpp"
@@ -30,6 +31,8 @@ std::optional<HashAlg> hash_alg_from_name(std::string_view name) noexcept;
 std::size_t hash_alg_size(HashAlg alg) noexcept;
 
 Result<Bytes> hash_bytes(HashAlg alg, ByteView data);
+// The hash of the parts one after the other.
+Result<Bytes> hash_parts(HashAlg alg, std::span<const ByteView> parts);
 
 // PCR extend: new = H(old || digest).
 Result<Bytes> extend_digest(HashAlg alg, ByteView old_value, ByteView digest);

@@ -10,6 +10,7 @@
 #include "agent.hpp"
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
+#include "predict_cmd.hpp"
 #include "luks/volume.hpp"
 #include "snp_cmd.hpp"
 #include "usage.hpp"
@@ -38,6 +39,7 @@ int main(int argc, char** argv) {
     add_eventlog_commands(app, eventlog, exit_code);
     add_volume_commands(app, exit_code);
     add_snp_commands(app, exit_code);
+    add_predict_command(app, exit_code);
     cvmunlock::agent::add_agent_commands(app, exit_code);
 
     if (int rc = check_commands(app, argc, argv); rc >= 0) return rc;

@@ -116,10 +116,29 @@ std::string certificate_subject(ByteView signature_data) {
     std::unique_ptr<X509, decltype(&X509_free)> cert(d2i_X509(nullptr, &p, length), X509_free);
     if (!cert || p != signature_data.data() + signature_data.size()) return {};
     const X509_NAME* subject = X509_get_subject_name(cert.get());
-    char cn[256] = {};
-    if (subject && X509_NAME_get_text_by_NID(subject, NID_commonName, cn, sizeof cn) > 0) return cn;
-    char line[512] = {};
-    return subject && X509_NAME_oneline(subject, line, sizeof line) ? std::string(line) : std::string();
+    if (subject == nullptr) return {};
+    std::string text;
+    const int cn = X509_NAME_get_index_by_NID(subject, NID_commonName, -1);
+    unsigned char* utf8 = nullptr;
+    const int utf8_length = cn >= 0 ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subject, cn)))
+                               : -1;
+    if (utf8_length > 0) {
+        text.assign(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(utf8_length));
+    } else {
+        char line[512] = {};
+        if (X509_NAME_oneline(subject, line, sizeof line) != nullptr) text = line;
+    }
+    OPENSSL_free(utf8);
+    // Host-supplied bytes shown in text and JSON: printable ASCII only, one '?'
+    // for each other character (UTF-8 from ASN1_STRING_to_UTF8: continuation
+    // bytes are dropped, lead bytes become '?').
+    std::string shown;
+    for (char c : text) {
+        const auto b = static_cast<unsigned char>(c);
+        if (b >= 0x80 && b < 0xC0) continue;
+        shown.push_back(b >= 0x20 && b <= 0x7E ? c : '?');
+    }
+    return shown;
 }
 
 json decode_variable(const Event& ev) {

@@ -23,7 +23,9 @@ const EVP_MD* evp_for(HashAlg alg) noexcept {
     return nullptr;
 }
 
-Result<Bytes> digest_parts(HashAlg alg, ByteView a, ByteView b) {
+}  // namespace
+
+Result<Bytes> hash_parts(HashAlg alg, std::span<const ByteView> parts) {
     const EVP_MD* md = evp_for(alg);
     MdCtx ctx(EVP_MD_CTX_new());
     if (md == nullptr || !ctx) {
@@ -32,14 +34,19 @@ Result<Bytes> digest_parts(HashAlg alg, ByteView a, ByteView b) {
     }
     Bytes out(static_cast<std::size_t>(EVP_MD_get_size(md)));
     unsigned int len = 0;
-    if (EVP_DigestInit_ex(ctx.get(), md, nullptr) != 1 ||
-        EVP_DigestUpdate(ctx.get(), a.data(), a.size()) != 1 ||
-        EVP_DigestUpdate(ctx.get(), b.data(), b.size()) != 1 ||
-        EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
+    bool ok = EVP_DigestInit_ex(ctx.get(), md, nullptr) == 1;
+    for (ByteView part : parts) ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
+    if (!ok || EVP_DigestFinal_ex(ctx.get(), out.data(), &len) != 1 || len != out.size()) {
         return fail(ErrorCode::Internal,
                     std::string("OpenSSL digest failed for ") + std::string(hash_alg_name(alg)));
     }
     return out;
+}
+
+namespace {
+Result<Bytes> digest_parts(HashAlg alg, ByteView a, ByteView b) {
+    const ByteView parts[] = {a, b};
+    return hash_parts(alg, parts);
 }
 }  // namespace
 

@@ -62,15 +62,15 @@ TEST(EventDecode, TruncatedDataIsShownAsMalformed) {
     EXPECT_EQ(event_type_name(0x1234), "EV_UNKNOWN_0x00001234");
 }
 
-// A DER certificate with this common name (self-signed, EC P-256).
-Bytes certificate_der(const char* common_name) {
+// A DER certificate with this common name (self-signed, EC P-256), given as
+// bytes of an ASN.1 string of `type` (V_ASN1_UTF8STRING, V_ASN1_T61STRING, ...).
+Bytes certificate_der(const char* common_name, int type = MBSTRING_ASC) {
     std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key(EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"),
                                                            EVP_PKEY_free);
     std::unique_ptr<X509, decltype(&X509_free)> cert(X509_new(), X509_free);
     EXPECT_TRUE(key && cert);
     X509_NAME* name = X509_get_subject_name(cert.get());
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(common_name), -1, -1,
-                               0);
+    X509_NAME_add_entry_by_txt(name, "CN", type, reinterpret_cast<const unsigned char*>(common_name), -1, -1, 0);
     X509_set_issuer_name(cert.get(), name);
     X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
     X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
@@ -128,6 +128,12 @@ TEST(EventDecode, AuthorityEventsNameTheCertificateThatVerifiedTheImage) {
         EXPECT_FALSE(j.contains("certificate_subject")) << j.dump();
         EXPECT_EQ(j["summary"], "db (" + std::to_string(16 + data.size()) + " bytes)");
     }
+    // A subject that is not printable ASCII (here: a T61String with 0xFF, as the
+    // fuzzer found) is shown with '?' and the JSON stays valid UTF-8.
+    j = decode_event_data(authority_event(u"db", certificate_der("CA \xff\x01 2026", V_ASN1_T61STRING)));
+    EXPECT_NO_THROW((void)j.dump());
+    EXPECT_EQ(j.value("certificate_subject", ""), "CA ?? 2026") << j.dump(-1, ' ', true);
+
     // The same data in a driver-config event is the variable's content, not an authority.
     Event config = authority_event(u"db", der);
     config.type = event_type::kEfiVariableDriverConfig;

@@ -40,7 +40,9 @@ esac
 cat >"$root/etc/fstab" <<'EOF'
 /dev/mapper/root  /      ext4  defaults,errors=remount-ro  0 1
 LABEL=cvmboot     /boot  ext4  defaults                    0 2
+LABEL=CVMESP      /boot/efi  vfat  umask=0077              0 0
 EOF
+mkdir -p "$root/boot/efi"
 
 case $variant in
 	dracut)
@@ -84,6 +86,12 @@ cvmunlock eventlog show --eventlog "$log" 2>/dev/null |
 journalctl -b -o short-monotonic --no-pager 2>/dev/null | grep -E 'cvmunlock|systemd-cryptsetup|cvmimage-provision' |
 	sed "s/^/$p JOURNAL /"
 systemctl is-failed --quiet cvmimage-provision.service && echo "$p PROVISION-FAILED"
+# The next boot with the same shim, grub and kernel: `predict` must find each
+# one's PE image hash among this boot's PCR 4 events and predict this boot.
+esp=/boot/efi/EFI/BOOT
+predicted=$(cvmunlock predict --json --pcrs 4,7 --update "$esp/BOOTX64.EFI:$esp/BOOTX64.EFI" \
+	--update "$esp/grubx64.efi:$esp/grubx64.efi" --kernel "/boot/vmlinuz-$(uname -r)" 2>&1)
+echo "$p PREDICT-SAME-IMAGES exit=$? replaced=$(printf '%s' "$predicted" | grep -c '"image"') $(printf '%s' "$predicted" | tr -d '\n ' | grep -o '"changed":[a-z]*' | tr '\n' ' ')"
 echo "$p USERSPACE-UP $(tr -d '\n' </proc/cmdline)"
 if systemctl is-active --quiet cvmimage-provision.service; then
 	echo "$p REBOOTING after the first-boot unit"

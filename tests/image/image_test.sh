@@ -119,6 +119,13 @@ provision)
 	# grub and the kernel.
 	e2e_vm_console_has "CVMIMAGE[2] EVENTLOG-VERIFY exit=0 \"matches\":true" ||
 		fail "eventlog verify --tpm did not pass in the guest"
+	# `predict` with shim, grub and the kernel unchanged finds each one's PE image
+	# hash in the PCR 4 events the firmware and shim logged (shim and grub once,
+	# the kernel twice) and predicts this boot's PCRs 4 and 7.
+	line=$(grep -a -m1 '^CVMIMAGE\[2\] PREDICT-SAME-IMAGES' "$life/console.log" | tr -d '\r')
+	log "$line"
+	[[ $line == *"exit=0 replaced=4 \"changed\":false \"changed\":false"* ]] ||
+		fail "predict did not find shim, grub and the kernel in this boot's log, or predicted other values"
 	# db's authority is the CA that signed shim; shim logs its vendor certificate
 	# (Debian's CA, which signed grub and the kernel) as MokListRT's.
 	grep -a '^CVMIMAGE\[2\] EVENT ' "$life/console.log" | tr -d '\r' >"$life/events.txt"

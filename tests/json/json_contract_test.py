@@ -137,6 +137,14 @@ try:
     with open(expected, "w") as f:
         json.dump({"banks": replay["banks"]}, f)
     run(["eventlog", "verify", "--eventlog", log, "--expected", expected], expect_ok=True)
+    # The next boot: with no image changing, this boot's values; a file that is no PE image, refused.
+    predicted = run(["predict", "--eventlog", log, "--pcrs", "0,4,7"], expect_ok=True)
+    if predicted and any(p["changed"] or p["predicted"] != replay["banks"]["sha256"].get(str(p["pcr"]), p["current"])
+                         for p in predicted["pcrs"]):
+        failures.append("predict with no update does not give this boot's values: " + json.dumps(predicted))
+    run(["predict", "--eventlog", log, "--update", key + ":" + key], expect_exit=3)
+    run(["predict", "--eventlog", log, "--update", missing + ":" + key], expect_exit=4)
+    run(["predict", "--eventlog", log, "--update", key], expect_exit=2, expect_code="usage")
     # The vTPM as firmware would have left it: the log's events extended into it.
     subprocess.run([extend_log, tcti, log], check=True, capture_output=True)
     run(["eventlog", "verify", "--eventlog", log, "--tpm", tcti], expect_ok=True)
