@@ -43,13 +43,6 @@ Result<Bytes> hash_parts(HashAlg alg, std::span<const ByteView> parts) {
     return out;
 }
 
-namespace {
-Result<Bytes> digest_parts(HashAlg alg, ByteView a, ByteView b) {
-    const ByteView parts[] = {a, b};
-    return hash_parts(alg, parts);
-}
-}  // namespace
-
 std::optional<HashAlg> hash_alg_from_id(std::uint16_t id) noexcept {
     switch (id) {
         case 0x0004: return HashAlg::Sha1;
@@ -91,10 +84,11 @@ std::size_t hash_alg_size(HashAlg alg) noexcept {
     return 0;
 }
 
-Result<Bytes> hash_bytes(HashAlg alg, ByteView data) { return digest_parts(alg, data, {}); }
+Result<Bytes> hash_bytes(HashAlg alg, ByteView data) { return hash_parts(alg, std::span<const ByteView>(&data, 1)); }
 
 Result<Bytes> extend_digest(HashAlg alg, ByteView old_value, ByteView digest) {
-    return digest_parts(alg, old_value, digest);
+    const ByteView parts[] = {old_value, digest};
+    return hash_parts(alg, parts);
 }
 
 }  // namespace cvmunlock

@@ -183,6 +183,17 @@ protected:
         ASSERT_EQ(exported_token(img, id), edited);  // the edit really is in the header
     }
 
+    // A recovery key in systemd's format, added with stock cryptsetup as older
+    // versions added it (no systemd-recovery token); returns its key file.
+    std::string add_unmarked_recovery_key(const std::string& img) {
+        const std::string recovery_file = path("old-recovery.key");
+        write_file(recovery_file, "ccbbddee-ffgghhii-jjkkllnn-rrttuuvv-ccbbddee-ffgghhii-jjkkllnn-rrttuuvv");
+        auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2",
+                                "--pbkdf-force-iterations", "1000", "--key-file", key_file, img, recovery_file});
+        EXPECT_EQ(add.exit_code, 0) << show(add);
+        return recovery_file;
+    }
+
     // Does stock cryptsetup accept the whole content of key_path as a passphrase?
     static bool opens(const std::string& img, const std::string& key_path, int slot = -1) {
         std::vector<std::string> args = {"cryptsetup", "open", "--test-passphrase", "--key-file", key_path};

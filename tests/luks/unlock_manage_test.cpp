@@ -335,12 +335,8 @@ TEST_F(UnlockSwtpm, WipeKeepsAWayInThatOpensWithoutOurToken) {
 // A recovery keyslot made before recovery keys carried their systemd-recovery
 // token gets it when the recovery key is given to enroll as the unlock key.
 TEST_F(UnlockSwtpm, EnrollWithARecoveryKeyMarksItsKeyslot) {
-    const std::string recovery = "ccbbddee-ffgghhii-jjkkllnn-rrttuuvv-ccbbddee-ffgghhii-jjkkllnn-rrttuuvv";
-    const std::string recovery_file = path("old-recovery.key");
-    write_file(recovery_file, recovery);
-    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
-                            "1000", "--key-file", key_file, image, recovery_file});
-    ASSERT_EQ(add.exit_code, 0) << show(add);
+    const std::string recovery_file = add_unmarked_recovery_key(image);
+    ASSERT_FALSE(HasFailure());
     auto listed = run_process({"systemd-cryptenroll", image});
     EXPECT_FALSE(contains(listed.out, "recovery")) << listed.out;
 
@@ -355,12 +351,8 @@ TEST_F(UnlockSwtpm, EnrollWithARecoveryKeyMarksItsKeyslot) {
 // keyslot is a recovery keyslot (enroll gives it its token), so it stays; the
 // passphrase keyslot goes.
 TEST_F(UnlockSwtpm, WipeSlotPasswordKeepsTheRecoveryKeyslotItMarks) {
-    const std::string recovery = "ccbbddee-ffgghhii-jjkkllnn-rrttuuvv-ccbbddee-ffgghhii-jjkkllnn-rrttuuvv";
-    const std::string recovery_file = path("old-recovery.key");
-    write_file(recovery_file, recovery);
-    auto add = run_process({"cryptsetup", "luksAddKey", "--batch-mode", "--pbkdf", "pbkdf2", "--pbkdf-force-iterations",
-                            "1000", "--key-file", key_file, image, recovery_file});
-    ASSERT_EQ(add.exit_code, 0) << show(add);
+    const std::string recovery_file = add_unmarked_recovery_key(image);
+    ASSERT_FALSE(HasFailure());
 
     auto e = cli({"enroll", image, "--tpm", tpm.tcti(), "--pcrs", "7", "--unlock-key-file", recovery_file,
                   "--wipe-slot=password", "--json"});
