@@ -10,7 +10,7 @@
 set -euo pipefail
 
 readonly max_len=1048576  # = kMaxInputSize in fuzz/fuzz_support.hpp
-readonly targets=(fuzz_eventlog fuzz_pcr_json fuzz_token fuzz_luks2 fuzz_snp_report fuzz_hcl_report)
+readonly targets=(fuzz_eventlog fuzz_pcr_json fuzz_token fuzz_luks2 fuzz_snp_report fuzz_hcl_report fuzz_authenticode)
 
 fuzz_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 repo=$(dirname "$fuzz_dir")
@@ -64,7 +64,9 @@ make_seed_corpora() {
     cp -- "$repo/tests/data/eventlog/expected_pcrs.json" "$seed_root/fuzz_pcr_json/"
     copy_seeds "$fuzz_dir/seeds/token" "$seed_root/fuzz_token"
     # Real SEV-SNP reports and an Azure HCL report (tests/data/README.md).
-    mkdir -p "$seed_root/fuzz_snp_report" "$seed_root/fuzz_hcl_report"
+    mkdir -p "$seed_root/fuzz_snp_report" "$seed_root/fuzz_hcl_report" "$seed_root/fuzz_authenticode"
+    # A PE32+ laid out like tests/support/sample_pe.hpp's (headers, two sections, a certificate table).
+    copy_seeds "$fuzz_dir/seeds/authenticode" "$seed_root/fuzz_authenticode"
     cp -- "$repo/tests/data/snp/go-sev-guest/attestation.bin" "$repo/tests/data/snp/trustee/test-report.bin" \
         "$repo/tests/data/snp/trustee/test-vlek-report.bin" "$seed_root/fuzz_snp_report/"
     cp -- "$repo/tests/data/snp/trustee/azure-hcl-report.bin" "$seed_root/fuzz_hcl_report/"
