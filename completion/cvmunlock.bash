@@ -51,11 +51,11 @@ _cvmunlock() {
         --wipe-slot)
             COMPREPLY=($(compgen -W "all empty password recovery cvmunlock tpm2 fido2 pkcs11" -- "${cur##*,}"))
             return ;;
-        --snp-anchors) _filedir -d; return ;;
-        --eventlog|--from-eventlog|--unlock-key-file|--pin-file|--report|--certs|--vcek|--expected)
+        --snp-anchors|--state-dir) _filedir -d; return ;;
+        --eventlog|--from-eventlog|--unlock-key-file|--pin-file|--report|--certs|--vcek|--expected|--kernel|--update)
             _filedir; return ;;
         --tpm-timeout|--tpm-command-timeout|--token|--pcr-value|--at|--min-tcb|--measurement|--max-vmpl|\
-        --host-data|--id-key-digest|--author-key-digest)
+        --host-data|--id-key-digest|--author-key-digest|--nv-index)
             return ;;
     esac
 
@@ -70,7 +70,7 @@ _cvmunlock() {
     fi
     # A command's positional argument: a LUKS2 device or image, or a report file.
     case ${cmd[*]:1} in
-        enroll|unlock|status|wipe)
+        enroll|unlock|status|wipe|update-policy)
             COMPREPLY=($(compgen -W "$(ls /dev/disk/by-uuid/* /dev/mapper/* 2>/dev/null)" -- "$cur"))
             _filedir
             ;;

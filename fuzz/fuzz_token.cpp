@@ -1,11 +1,12 @@
 // libFuzzer target for the cvmunlock token parser (token_from_json): it reads
 // host-writable JSON, so it must reject anything malformed without crashing,
-// and what it accepts must write back to an equal token.
+// and what it accepts must write back to an equal token and give its policies.
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 
 #include "cvmunlock/token.hpp"
+#include "cvmunlock/token_policy.hpp"
 #include "fuzz_support.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -21,5 +22,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const auto again = token_from_json(token_to_json(*token).dump());
     require(again.has_value(), "a written token does not read back", again ? "" : again.error().message);
     require(token_to_json(*again) == token_to_json(*token), "token round trip changed it");
+    // The policies an accepted token stands for are computed, or refused as invalid input.
+    auto sealed = sealed_object_policy(*token);
+    require(sealed || sealed.error().code == ErrorCode::InvalidInput, "sealed policy failed other than as invalid input");
+    if (token->nv_policy) {
+        auto held = authorized_policy(token->pcr_bank, token->nv_policy->branches);
+        require(held.has_value(), "an accepted token's branches give no policy", held ? "" : held.error().message);
+    }
     return 0;
 }

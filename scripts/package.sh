@@ -35,14 +35,20 @@ for f in ./usr/bin/cvmunlock \
          ./usr/share/initramfs-tools/scripts/init-bottom/cvmunlock \
          ./usr/share/man/man8/cvmunlock.8.gz ./usr/share/man/man8/cvmunlock-agent.service.8.gz \
          ./usr/share/man/man5/cvmunlock-token.5.gz ./usr/share/bash-completion/completions/cvmunlock \
-         ./usr/share/cvmunlock/amd-roots/ask_ark_milan.pem; do
+         ./usr/share/cvmunlock/amd-roots/ask_ark_milan.pem \
+         ./lib/systemd/system/cvmunlock-update-policy.service ./usr/lib/cvmunlock/update-policy-all \
+         ./etc/kernel/postinst.d/zzz-cvmunlock; do
     grep -qxF -- "$f" <<<"$contents" || { echo "FAIL: the package lacks $f"; status=1; }
 done
 # (Read whole first: grep -q would close the pipe early, and pipefail would count dpkg-deb's SIGPIPE.)
 info=$(dpkg-deb -I "$deb")
 grep -q 'Recommends: dracut-core | cryptsetup-initramfs' <<<"$info" || { echo "FAIL: Recommends: $(grep Recommends <<<"$info")"; status=1; }
-if dpkg-deb -e "$deb" "$out/control" && grep -rqs 'deb-systemd-helper enable\|systemctl.*enable' "$out/control"; then
-    echo "FAIL: the maintainer scripts enable a unit in the real root"
+if dpkg-deb -e "$deb" "$out/control" && grep -rqsE '(enable|start).*cvmunlock-(agent|lock)' "$out/control"; then
+    echo "FAIL: the maintainer scripts enable or start an initrd unit in the real root"
+    status=1
+fi
+if ! grep -qs 'cvmunlock-update-policy.service' "$out/control/postinst"; then
+    echo "FAIL: the postinst does not enable cvmunlock-update-policy.service"
     status=1
 fi
 

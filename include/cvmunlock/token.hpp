@@ -36,6 +36,25 @@ struct SnpRequirement {
     Bytes vcek;  // DER of the VCEK seen at enrollment (empty when a VLEK signs or none was known)
 };
 
+// Set by `enroll --nv-policy`: the sealed object's policy is
+// TPM2_PolicyAuthorizeNV on a vTPM NV index that holds the PCR policy, so a
+// new boot's PCR values can be authorized later by an NV write, without
+// unsealing (docs/updates.md). Each branch lists the values of every policy PCR
+// (sealed PCRs and lock PCR); one branch is a PolicyPCR, two to eight are
+// joined by a PolicyOR.
+using PcrBranch = std::map<std::uint32_t, Bytes>;
+inline constexpr std::size_t kMaxPolicyBranches = 8;
+
+struct NvPolicy {
+    std::uint32_t index = 0;  // NV index handle (0x01xxxxxx)
+    Bytes name;               // its TPM name once written (34 bytes: sha256)
+    std::vector<PcrBranch> branches;
+    // Written before an NV update and cleared after it: a crash in between
+    // leaves either list matching the index, and unseal reads the index to
+    // tell which.
+    std::vector<PcrBranch> pending;
+};
+
 struct CvmToken {
     int keyslot = -1;                    // the LUKS2 keyslot this token opens
     HashAlg pcr_bank = HashAlg::Sha256;  // bank of the PCR policy
@@ -51,6 +70,7 @@ struct CvmToken {
     // enrollment, to name the event that changed on a refusal.
     std::map<std::uint32_t, std::vector<Bytes>> events;
     std::optional<SnpRequirement> snp;
+    std::optional<NvPolicy> nv_policy;
 };
 
 inline constexpr std::size_t kEventDigestPrefix = 8;

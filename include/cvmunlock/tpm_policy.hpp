@@ -31,4 +31,29 @@ Result<Bytes> policy_auth_value(HashAlg policy_alg, ByteView policy_digest);
 // The all-zero starting digest of a policy session.
 Bytes policy_initial(HashAlg policy_alg);
 
+// TPM 2.0 Part 3, 23.6 TPM2_PolicyOR: the session digest must be one of
+// `branches` (2..8 digests of the policy algorithm); then
+// policyDigest' = H(zero digest || TPM_CC_PolicyOR || branches concatenated).
+Result<Bytes> policy_or(HashAlg policy_alg, const std::vector<Bytes>& branches);
+
+// TPM 2.0 Part 3, 23.22 TPM2_PolicyAuthorizeNV: the session digest must equal
+// the policy in the NV index; then
+// policyDigest' = H(zero digest || TPM_CC_PolicyAuthorizeNV || nvIndexName).
+Result<Bytes> policy_authorize_nv(HashAlg policy_alg, ByteView nv_index_name);
+
+// TPM 2.0 Part 3, 23.4 TPM2_PolicySecret with an empty policyRef:
+// policyDigest' = H(H(policyDigest || TPM_CC_PolicySecret || authName) || "").
+Result<Bytes> policy_secret(HashAlg policy_alg, ByteView policy_digest, ByteView auth_name);
+
+// TPM 2.0 Part 3, 23.11 TPM2_PolicyCommandCode:
+// policyDigest' = H(policyDigest || TPM_CC_PolicyCommandCode || code).
+Result<Bytes> policy_command_code(HashAlg policy_alg, ByteView policy_digest, std::uint32_t code);
+
+// TPM 2.0 Part 2, 6.5.2: the command a PolicyCommandCode in the policy index's write policy names.
+inline constexpr std::uint32_t kCcNvWrite = 0x00000137;
+
+// What an NV index holds for TPM2_PolicyAuthorizeNV: a marshaled TPMT_HA
+// (TPM 2.0 Part 2, 10.3.2: hashAlg, then the digest).
+Bytes marshal_tpmt_ha(HashAlg alg, ByteView digest);
+
 }  // namespace cvmunlock

@@ -38,39 +38,42 @@ std::string running_kernel() {
     return std::string("/boot/vmlinuz-") + u.release;
 }
 
-struct LoadedUpdate {
-    std::string current_name, next_name;
-    Bytes current, next;
-};
+}  // namespace
 
-int run_predict(const PredictOptions& o) {
-    begin_output("predict", o.json);
-    auto pcrs = parse_pcr_list(o.pcrs);
-    if (!pcrs) return usage_error("--pcrs: expected a list of PCR indexes 0-23 such as 4,7, got '" + o.pcrs + "'");
-    const auto bank = hash_alg_from_name(o.bank);
-    if (!bank) return usage_error("--pcr-bank: unknown bank '" + o.bank + "'");
+int load_updates(const std::string& command, const std::vector<std::string>& specs, const std::string& kernel,
+                 LoadedUpdates& out) {
     std::vector<std::pair<std::string, std::string>> pairs;
-    for (const std::string& u : o.updates) {
+    for (const std::string& u : specs) {
         const auto colon = u.find(':');
         if (colon == std::string::npos || colon == 0 || colon + 1 == u.size()) {
             return usage_error("--update: expected CURRENT:NEXT (two files), got '" + u + "'");
         }
         pairs.emplace_back(u.substr(0, colon), u.substr(colon + 1));
     }
-    if (!o.kernel.empty()) pairs.emplace_back(running_kernel(), o.kernel);
-
-    auto log = load_event_log(o.log);
-    if (!log) return report_error("predict", log.error());
-    std::vector<LoadedUpdate> loaded;
+    if (!kernel.empty()) pairs.emplace_back(running_kernel(), kernel);
     for (const auto& [current, next] : pairs) {
         auto a = file::read_all(current);
-        if (!a) return report_error("predict", a.error());  // read_all names the file
+        if (!a) return report_error(command, a.error());  // read_all names the file
         auto b = file::read_all(next);
-        if (!b) return report_error("predict", b.error());
-        loaded.push_back({current, next, std::move(*a), std::move(*b)});
+        if (!b) return report_error(command, b.error());
+        out.files.push_back({current, next, std::move(*a), std::move(*b)});
     }
-    std::vector<ImageUpdate> updates;
-    for (const LoadedUpdate& l : loaded) updates.push_back({l.current_name, l.current, l.next_name, l.next});
+    for (const LoadedUpdate& l : out.files) out.updates.push_back({l.current_name, l.current, l.next_name, l.next});
+    return kExitOk;
+}
+
+namespace {
+int run_predict(const PredictOptions& o) {
+    begin_output("predict", o.json);
+    auto pcrs = parse_pcr_list(o.pcrs);
+    if (!pcrs) return usage_error("--pcrs: expected a list of PCR indexes 0-23 such as 4,7, got '" + o.pcrs + "'");
+    const auto bank = hash_alg_from_name(o.bank);
+    if (!bank) return usage_error("--pcr-bank: unknown bank '" + o.bank + "'");
+    LoadedUpdates loaded;
+    if (int rc = load_updates("predict", o.updates, o.kernel, loaded); rc != kExitOk) return rc;
+    auto log = load_event_log(o.log);
+    if (!log) return report_error("predict", log.error());
+    const auto& updates = loaded.updates;
     auto p = predict_image_updates(*log, updates);
     if (!p) return report_error("predict", p.error());
     const auto current_bank = p->current.find(*bank);
@@ -131,15 +134,19 @@ void add_predict_command(CLI::App& app, int& exit_code) {
     CLI::App* cmd = app.add_subcommand(
         "predict", "Predict the PCRs of the next boot from this boot's event log and the EFI images about to change");
     add_eventlog_option(cmd, o->log, "This boot's event log (binary_bios_measurements format)");
-    cmd->add_option("--update", o->updates,
-                    "CURRENT:NEXT: the image this boot loaded (shim, grub, a kernel) and the one that replaces it; "
-                    "repeatable");
-    cmd->add_option("--kernel", o->kernel, "The next kernel image (the current one: /boot/vmlinuz-$(uname -r))");
+    add_update_options(cmd, o->updates, o->kernel);
     add_pcr_bank_option(cmd, o->bank, "Bank to print (sha1, sha256, sha384, sha512, sm3_256; default sha256)");
     cmd->add_option("--pcrs", o->pcrs, "PCRs to print, e.g. 4,7 (default 4,7)");
     cmd->add_flag("--json", o->json, "Machine-readable output (docs/json.md)");
     cmd->footer(kExitCodeHelp);
     cmd->final_callback([o, &exit_code]() { exit_code = run_predict(*o); });
+}
+
+void add_update_options(CLI::App* cmd, std::vector<std::string>& updates, std::string& kernel) {
+    cmd->add_option("--update", updates,
+                    "CURRENT:NEXT: the image this boot loaded (shim, grub, a kernel) and the one that replaces it; "
+                    "repeatable");
+    cmd->add_option("--kernel", kernel, "The next kernel image (the current one: /boot/vmlinuz-$(uname -r))");
 }
 
 }  // namespace cvmunlock::cli

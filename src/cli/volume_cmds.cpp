@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <iostream>
 
@@ -27,7 +28,8 @@ struct EnrollOptions {
     std::vector<std::string> pcr_values;
     TpmOptions tpm;
     std::string lock_pcr = "15", unlock_key_file, pin_file;
-    bool recovery = false, pin = false, persist_srk = false, json = false;
+    bool recovery = false, pin = false, persist_srk = false, json = false, nv_policy = false;
+    std::string nv_index, state_dir = "/var/lib/cvmunlock";
     std::vector<std::string> wipe_slots;
     std::string snp = "off", snp_evidence = "auto";
     std::vector<std::string> vcek, snp_anchors;
@@ -107,6 +109,16 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.eventlog_path = o.eventlog;
     rq.recovery_key = o.recovery;
     rq.persist_srk = o.persist_srk;
+    rq.nv_policy = o.nv_policy;
+    rq.state_dir = o.state_dir;
+    if (!o.nv_index.empty()) {
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(o.nv_index.c_str(), &end, 0);
+        if (end == o.nv_index.c_str() || *end != '\0' || (v >> 24) != 0x01) {
+            return usage("--nv-index: an NV index handle 0x01000000..0x01FFFFFF");
+        }
+        rq.nv_index = static_cast<std::uint32_t>(v);
+    }
     if (!o.wipe_slots.empty()) {
         auto sel = engine::parse_slot_selection(o.wipe_slots);
         if (!sel) return usage("--wipe-slot: " + sel.error().message);
@@ -142,6 +154,7 @@ int run_enroll(const EnrollOptions& o) {
         out["pcrs"] = rep.enrolled.pcrs;
         out["lock_pcr"] = or_null(rep.enrolled.lock_pcr);
         out["pin"] = rep.enrolled.pin.has_value();
+        out["nv_index"] = rep.enrolled.nv_policy ? OutJson(rep.enrolled.nv_policy->index) : OutJson();
         out["recovery_keyslot"] = or_null(rep.recovery_keyslot);
         // The key is spliced in at output so that no std::string copy of it is left behind.
         constexpr const char* kMark = "@recovery-key@";
@@ -240,6 +253,14 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
     enroll->add_flag("--pin", e.pin, "Protect the sealed key with a PIN (asked on the terminal)");
     enroll->add_option("--pin-file", e.pin_file, "Read the PIN from a file, or - for stdin");
     enroll->add_flag("--persist-srk", e.persist_srk, "Make the storage root key persistent at 0x81000001");
+    CLI::Option* nv = enroll->add_flag(
+        "--nv-policy", e.nv_policy,
+        "Seal under TPM2_PolicyAuthorizeNV on a new vTPM NV index holding the PCR policy, so that "
+        "`cvmunlock update-policy` can admit the next boot after an update without a passphrase");
+    enroll->add_option("--nv-index", e.nv_index, "NV index handle for --nv-policy (default: first free of "
+                                                 "0x01300000..0x013000ff)")->needs(nv);
+    enroll->add_option("--state-dir", e.state_dir, "Where --nv-policy keeps the index's writer object (on the "
+                                                   "encrypted root)")->capture_default_str();
     enroll->add_option("--wipe-slot", e.wipe_slots,
                        "After enrolling, wipe these keyslots (systemd-cryptenroll's values: all, empty, password, "
                        "recovery, tpm2, fido2, pkcs11, N; and cvmunlock: older cvmunlock tokens; comma-separated, "

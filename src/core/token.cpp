@@ -18,7 +18,7 @@ std::unexpected<Error> bad(const std::string& field, const std::string& what) {
 constexpr std::size_t kMaxBlob = 1024;  // TPM2B_PUBLIC / TPM2B_PRIVATE are far smaller
 
 const std::set<std::string> kKeys = {"type", "keyslots", "version", "pcr_bank", "pcrs", "lock_pcr", "pcr_values",
-                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events", "snp"};
+                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events", "snp", "nv_policy"};
 
 std::optional<std::uint32_t> pcr_from(const json& v) {
     if (!v.is_number_unsigned() || v.get<std::uint64_t>() >= 24) return std::nullopt;
@@ -156,12 +156,75 @@ Result<void> parse_snp(const json& doc, CvmToken& t) {
     t.snp = std::move(req);
     return {};
 }
+Result<std::vector<PcrBranch>> parse_branches(const json& list, const CvmToken& t, const std::string& field,
+                                              std::size_t min) {
+    if (!list.is_array() || list.size() < min || list.size() > kMaxPolicyBranches) {
+        return bad(field, "must list " + std::to_string(min) + ".." + std::to_string(kMaxPolicyBranches) + " branches");
+    }
+    std::set<std::uint32_t> want(t.pcrs.begin(), t.pcrs.end());
+    if (t.lock_pcr) want.insert(*t.lock_pcr);
+    std::vector<PcrBranch> out;
+    for (const auto& b : list) {
+        if (!b.is_object()) return bad(field, "a branch is not an object");
+        PcrBranch branch;
+        for (const auto& [key, value] : b.items()) {
+            auto pcr = pcr_key(key);
+            auto v = value.is_string() ? from_hex(value.get<std::string>()) : std::nullopt;
+            if (!pcr || !want.contains(*pcr) || !v || v->size() != hash_alg_size(t.pcr_bank)) {
+                return bad(field + "." + key, "not a policy PCR's value in the bank");
+            }
+            branch[*pcr] = std::move(*v);
+        }
+        if (branch.size() != want.size()) return bad(field, "a branch does not give every policy PCR a value");
+        out.push_back(std::move(branch));
+    }
+    return out;
+}
+
+// After parse_pcrs: branches name exactly the sealed PCRs and the lock PCR.
+Result<void> parse_nv_policy(const json& doc, CvmToken& t) {
+    if (!doc.contains("nv_policy") || doc["nv_policy"].is_null()) return {};
+    const json& n = doc["nv_policy"];
+    if (!n.is_object()) return bad("nv_policy", "not an object");
+    for (const auto& [key, value] : n.items()) {
+        if (key != "index" && key != "name" && key != "branches" && key != "pending") return bad("nv_policy." + key, "unknown field");
+    }
+    NvPolicy p;
+    // TPM 2.0 Part 2, 7.3: NV index handles are 0x01xxxxxx.
+    if (!n.contains("index") || !n["index"].is_number_unsigned() || (n["index"].get<std::uint64_t>() >> 24) != 0x01) {
+        return bad("nv_policy.index", "not an NV index handle 0x01000000..0x01FFFFFF");
+    }
+    p.index = n["index"].get<std::uint32_t>();
+    auto name = hex_field(n, "name", 34, 34);
+    if (!name) return bad("nv_policy.name", "not hex of 34 bytes");
+    p.name = std::move(*name);
+    auto branches = parse_branches(n.contains("branches") ? n["branches"] : json(), t, "nv_policy.branches", 1);
+    if (!branches) return std::unexpected(branches.error());
+    p.branches = std::move(*branches);
+    if (n.contains("pending")) {
+        auto pending = parse_branches(n["pending"], t, "nv_policy.pending", 1);
+        if (!pending) return std::unexpected(pending.error());
+        p.pending = std::move(*pending);
+    }
+    t.nv_policy = std::move(p);
+    return {};
+}
+
+json branches_json(const std::vector<PcrBranch>& branches) {
+    json list = json::array();
+    for (const auto& b : branches) {
+        json o = json::object();
+        for (const auto& [pcr, v] : b) o[std::to_string(pcr)] = to_hex(v);
+        list.push_back(std::move(o));
+    }
+    return list;
+}
 }  // namespace
 
 Result<CvmToken> token_from_document(const json& doc) {
     if (!doc.is_object()) return bad("(document)", "not a JSON object");
     CvmToken t;
-    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin, parse_snp}) {
+    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin, parse_snp, parse_nv_policy}) {
         if (auto r = step(doc, t); !r) return std::unexpected(r.error());
     }
     auto policy = hex_field(doc, "policy", 32, 32);
@@ -210,6 +273,12 @@ json token_to_json(const CvmToken& t) {
         json s{{"evidence", snp::evidence_kind_name(t.snp->evidence)}, {"policy", snp::policy_to_json(t.snp->policy)}};
         if (!t.snp->vcek.empty()) s["vcek"] = base64_encode(t.snp->vcek);
         doc["snp"] = std::move(s);
+    }
+    if (t.nv_policy) {
+        json n{{"index", t.nv_policy->index}, {"name", to_hex(t.nv_policy->name)},
+               {"branches", branches_json(t.nv_policy->branches)}};
+        if (!t.nv_policy->pending.empty()) n["pending"] = branches_json(t.nv_policy->pending);
+        doc["nv_policy"] = std::move(n);
     }
     return doc;
 }

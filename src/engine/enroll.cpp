@@ -9,9 +9,10 @@
 #include "../adapters/file/read_file.hpp"
 #include "cvmunlock/refusal.hpp"
 #include "cvmunlock/sealed_secret.hpp"
-#include "cvmunlock/tpm_policy.hpp"
+#include "cvmunlock/token_policy.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/srk.hpp"
+#include "policy_update.hpp"
 #include "wipe.hpp"
 
 namespace cvmunlock::engine {
@@ -96,21 +97,22 @@ Result<SecretBuffer> object_auth(const EnrollRequest& rq, CvmToken& token) {
     return requirements_auth_value(base, token_requirements(token));
 }
 
-// Seals to PolicyPCR, followed by PolicyAuthValue when there is a PIN or an
+// Seals to sealed_object_policy (PolicyPCR or, with --nv-policy,
+// PolicyAuthorizeNV), followed by PolicyAuthValue when there is a PIN or an
 // SNP requirement; only a PIN makes the object subject to dictionary-attack lockout.
 Result<CvmToken> seal_for(tpm::TpmContext& tpm, const tpm::Srk& srk, const EnrollRequest& rq,
                           const SecretBuffer& sealed_data, const std::map<std::uint32_t, Bytes>& values,
-                          std::optional<SnpRequirement> snp) {
+                          std::optional<SnpRequirement> snp, std::optional<NvPolicy> nv) {
     CvmToken token;
     token.pcr_bank = rq.bank;
     token.pcrs = rq.pcrs;
     token.lock_pcr = rq.lock_pcr;
     token.pcr_values = values;
     token.snp = std::move(snp);
+    token.nv_policy = std::move(nv);
     auto auth = object_auth(rq, token);
     if (!auth) return std::unexpected(auth.error());
-    auto policy = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{rq.bank, values}});
-    if (policy && needs_auth_value(token)) policy = policy_auth_value(HashAlg::Sha256, *policy);
+    auto policy = sealed_object_policy(token);
     if (!policy) return std::unexpected(policy.error());
     token.policy_digest = *policy;
 
@@ -195,7 +197,13 @@ Result<NewSeal> seal_new_secret(tpm::TpmContext& tpm, const EnrollRequest& rq, l
     if (!secret) return std::unexpected(secret.error());
     NewSeal out;
     out.sealed_data = make_sealed_data(*secret, volume_key_pin(volume.uuid(), vk, token_requirements(requirements)));
-    auto token = seal_for(tpm, *srk, rq, out.sealed_data, *values, std::move(*snp));
+    std::optional<NvPolicy> nv;
+    if (rq.nv_policy) {
+        auto index = setup_policy_index(tpm, *srk, rq.bank, *values, rq.nv_index, rq.state_dir, volume.uuid());
+        if (!index) return std::unexpected(index.error().context("--nv-policy"));
+        nv = std::move(*index);
+    }
+    auto token = seal_for(tpm, *srk, rq, out.sealed_data, *values, std::move(*snp), std::move(nv));
     if (!token) return std::unexpected(token.error());
     out.token = std::move(*token);
     return out;

@@ -34,6 +34,11 @@ struct EnrollRequest {
     // iterations: a 256-bit random key needs no stretching).
     bool recovery_key = false;
     bool persist_srk = false;
+    // --nv-policy: seal under PolicyAuthorizeNV on a new policy index, so
+    // `update-policy` can admit a new boot without unsealing (docs/updates.md).
+    bool nv_policy = false;
+    std::optional<std::uint32_t> nv_index;          // default: the first free handle of the range
+    std::string state_dir = "/var/lib/cvmunlock";  // where the index's writer object is kept
     std::optional<SlotSelection> wipe_slots;        // --wipe-slot: planned first, carried out after enrolling
     Luks2Policy header_policy;
     std::optional<SnpRequirement> snp;  // --snp require: evidence kind, policy, VCEK (--vcek goes to snp_config)

@@ -4,52 +4,33 @@
 #include <charconv>
 
 #include "../adapters/file/read_file.hpp"
-#include "cvmunlock/tpm_policy.hpp"
+#include "cvmunlock/token_policy.hpp"
+#include "tpm/policy_index.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/srk.hpp"
 
 namespace cvmunlock::engine {
 
 namespace {
-std::vector<std::uint32_t> policy_pcrs(const CvmToken& token) {
-    std::vector<std::uint32_t> all = token.pcrs;
-    if (token.lock_pcr) all.push_back(*token.lock_pcr);
-    std::sort(all.begin(), all.end());
-    return all;
-}
-
 Refusal with_token(Refusal r, int token_id) {
     r.token = token_id;
     return r;
-}
-
-// The policy the token's own fields describe: PolicyPCR over its PCR values,
-// then PolicyAuthValue when it names a PIN or an SEV-SNP requirement.
-std::optional<Bytes> policy_of(const CvmToken& token) {
-    std::map<std::uint32_t, Bytes> values;
-    for (std::uint32_t pcr : policy_pcrs(token)) {
-        auto v = token.pcr_values.find(pcr);
-        if (v == token.pcr_values.end()) return std::nullopt;
-        values.emplace(pcr, v->second);
-    }
-    auto digest = policy_pcr(HashAlg::Sha256, policy_initial(HashAlg::Sha256), {{token.pcr_bank, values}});
-    if (digest && needs_auth_value(token)) digest = policy_auth_value(HashAlg::Sha256, *digest);
-    if (!digest) return std::nullopt;
-    return *digest;
 }
 
 // The token is host-writable: its policy digest must be the sealed object's,
 // and its PCR values, PIN and SEV-SNP objects must give that digest. Then the
 // PCR values it lists are the ones the vTPM enforces, and the PCR check before
 // a PIN prompt, and the explanation of a refusal, can rely on them.
-std::optional<Refusal> check_consistency(const CvmToken& token, int token_id) {
+}  // namespace
+
+std::optional<Refusal> check_token_consistency(const CvmToken& token, int token_id) {
     auto object = tpm::object_policy(token.tpm_public);
     if (!object) return with_token(refusal_from(object.error(), Reason::HeaderAltered), token_id);
     if (*object != token.policy_digest) {
         return with_token(refuse(Reason::HeaderAltered, "the sealed object's policy is not the token's policy: the "
                                                         "header was altered").error(), token_id);
     }
-    auto described = policy_of(token);
+    auto described = sealed_object_policy(token);
     if (!described || *described != *object) {
         return with_token(refuse(Reason::HeaderAltered,
                                  "the token's PCR values, PIN or SEV-SNP requirement do not give the policy the "
@@ -58,6 +39,7 @@ std::optional<Refusal> check_consistency(const CvmToken& token, int token_id) {
     return std::nullopt;
 }
 
+namespace {
 std::optional<EventLog> load_log(const std::string& path) {
     if (path.empty()) return std::nullopt;
     auto bytes = file::read_all(path);
@@ -77,6 +59,17 @@ Decision<std::optional<Refusal>> compare_pcrs_now(const CvmToken& token, int tok
     auto log = load_log(eventlog_path);
     auto changes = explain_refusal(token, *current, log ? &*log : nullptr);
     if (changes.empty()) return std::optional<Refusal>();
+    if (token.nv_policy) {
+        // Any branch the index may admit will do; the first one (this boot's,
+        // when the policy was last updated) explains a refusal.
+        for (const auto* list : {&token.nv_policy->branches, &token.nv_policy->pending}) {
+            for (const PcrBranch& branch : *list) {
+                CvmToken as_branch = token;
+                as_branch.pcr_values = branch;
+                if (explain_refusal(as_branch, *current, nullptr).empty()) return std::optional<Refusal>();
+            }
+        }
+    }
     const bool only_lock = std::all_of(changes.begin(), changes.end(), [](const PcrChange& c) { return c.lock_pcr; });
     Refusal r;
     r.reason = only_lock ? Reason::Locked : Reason::PcrChanged;
@@ -87,6 +80,8 @@ Decision<std::optional<Refusal>> compare_pcrs_now(const CvmToken& token, int tok
     r.changes = std::move(changes);
     return std::optional<Refusal>(std::move(r));
 }
+
+}  // namespace
 
 Decision<tpm::Srk> enrolled_srk(const CvmToken& token, int token_id, tpm::TpmContext& tpm) {
     auto srk = tpm::load_srk(tpm, false, &token.srk_name);
@@ -100,6 +95,7 @@ Decision<tpm::Srk> enrolled_srk(const CvmToken& token, int token_id, tpm::TpmCon
     return std::move(*srk);
 }
 
+namespace {
 // The authValue the object was sealed with (requirements_auth_value): PBKDF2
 // of the PIN, if any, bound to the token's requirements, if any.
 Decision<SecretBuffer> object_auth(const CvmToken& token, int token_id, UnsealContext& ctx) {
@@ -129,6 +125,30 @@ Decision<SecretBuffer> object_auth(const CvmToken& token, int token_id, UnsealCo
     return std::move(*auth);
 }
 
+// The policy session the object needs. With a policy index: PolicyOR over
+// the branches the index holds (after an interrupted update-policy, the
+// index tells whether the old list or the pending one is in force).
+Decision<tpm::UnsealPolicy> unseal_policy(const CvmToken& token, int token_id, tpm::TpmContext& tpm) {
+    tpm::UnsealPolicy policy;
+    policy.bank = token.pcr_bank;
+    policy.pcrs = policy_pcrs(token);
+    policy.auth_value = needs_auth_value(token);
+    if (!token.nv_policy) return policy;
+    const NvPolicy& nv = *token.nv_policy;
+    const std::vector<PcrBranch>* in_force = &nv.branches;
+    if (!nv.pending.empty()) {
+        auto held = tpm::read_policy_index(tpm, nv.index);
+        auto pending = authorized_policy(token.pcr_bank, nv.pending);
+        if (!held) return std::unexpected(with_token(refusal_from(held.error(), Reason::SrkMismatch), token_id));
+        if (pending && *pending == *held) in_force = &nv.pending;
+    }
+    auto list = or_branches(token.pcr_bank, *in_force);
+    if (!list) return std::unexpected(with_token(refusal_from(list.error(), Reason::HeaderAltered), token_id));
+    policy.or_branches = std::move(*list);
+    policy.nv = tpm::PolicyIndexRef{nv.index, nv.name};
+    return policy;
+}
+
 // The TPM refused the authValue: what it stands for decides the message.
 // Without a PIN only an altered SEV-SNP requirement explains it.
 Refusal auth_refusal(const CvmToken& token, int token_id, tpm::TpmContext& tpm, const Error& e) {
@@ -150,7 +170,7 @@ Refusal auth_refusal(const CvmToken& token, int token_id, tpm::TpmContext& tpm, 
 
 std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
                                       const std::string& eventlog_path) {
-    if (auto r = check_consistency(token, token_id)) return r;
+    if (auto r = check_token_consistency(token, token_id)) return r;
     auto srk = enrolled_srk(token, token_id, tpm);
     if (!srk) return srk.error();
     auto pcrs = compare_pcrs_now(token, token_id, tpm, eventlog_path);
@@ -159,7 +179,7 @@ std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::
 }
 
 Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealContext& ctx) {
-    if (auto r = check_consistency(token, token_id)) return std::unexpected(std::move(*r));
+    if (auto r = check_token_consistency(token, token_id)) return std::unexpected(std::move(*r));
     auto srk = enrolled_srk(token, token_id, ctx.tpm);
     if (!srk) return std::unexpected(srk.error());
     if (token.pin) {
@@ -186,8 +206,9 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
     };
     auto auth = object_auth(token, token_id, ctx);
     if (!auth) return refused(std::move(auth.error()));
-    tpm::UnsealPolicy policy{token.pcr_bank, policy_pcrs(token), needs_auth_value(token)};
-    auto sealed = tpm::unseal(ctx.tpm, *srk, {token.tpm_public, token.tpm_private}, policy, *auth);
+    auto policy = unseal_policy(token, token_id, ctx.tpm);
+    if (!policy) return refused(std::move(policy.error()));
+    auto sealed = tpm::unseal(ctx.tpm, *srk, {token.tpm_public, token.tpm_private}, *policy, *auth);
     if (!sealed) {
         const Error& e = sealed.error();
         if (e.code == ErrorCode::PolicyRefused && tpm::is_auth_failure(e.native)) {
@@ -200,12 +221,17 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
                 (*pcrs)->native = e.native;
                 return refused(std::move(**pcrs));
             }
-            return refused(with_token(
-                refuse(Reason::PcrChanged, "the vTPM refused the PCR policy although the PCRs read back as "
-                                           "enrolled (they changed while unlocking?): " + e.message, e.native).error(),
-                token_id));
+            const std::string why = token.nv_policy
+                ? "the vTPM's policy index does not admit PCR values the token lists as authorized (the header "
+                  "was altered, or the index rewritten): "
+                : "the vTPM refused the PCR policy although the PCRs read back as enrolled (they changed while "
+                  "unlocking?): ";
+            return refused(with_token(refuse(Reason::PcrChanged, why + e.message, e.native).error(), token_id));
         }
-        Reason meaning = e.code == ErrorCode::Tampered ? Reason::HeaderAltered : Reason::Internal;
+        // A policy index that is gone or redefined: the vTPM's state is not the one enrolled with.
+        Reason meaning = e.code == ErrorCode::NotFound  ? Reason::SrkMismatch
+                         : e.code == ErrorCode::Tampered ? Reason::HeaderAltered
+                                                         : Reason::Internal;
         return refused(with_token(refusal_from(e, meaning), token_id));
     }
     auto parts = split_sealed_data(*sealed);

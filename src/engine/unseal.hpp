@@ -12,6 +12,7 @@
 #include "cvmunlock/token.hpp"
 #include "reason.hpp"
 #include "snp_gate.hpp"
+#include "tpm/srk.hpp"
 #include "tpm/tpm_context.hpp"
 
 namespace cvmunlock::engine {
@@ -43,6 +44,14 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
 // nullopt when the token could unseal now, else why not.
 std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
                                       const std::string& eventlog_path);
+
+// The token's policy digest is the sealed object's, and its own fields give
+// it (a PIN, an SEV-SNP requirement, PCR values or a policy index): nullopt,
+// else the HeaderAltered refusal.
+std::optional<Refusal> check_token_consistency(const CvmToken& token, int token_id);
+
+// The vTPM's SRK, which must be the one the token was sealed under.
+Decision<tpm::Srk> enrolled_srk(const CvmToken& token, int token_id, tpm::TpmContext& tpm);
 
 // Parses and validates every cvmunlock token of a LUKS2 metadata document.
 struct FoundToken {

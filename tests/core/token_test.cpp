@@ -6,6 +6,7 @@
 
 #include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/token.hpp"
+#include "cvmunlock/token_policy.hpp"
 #include "test_data.hpp"
 
 namespace cvmunlock {
@@ -63,6 +64,52 @@ TEST(Token, RejectsEachBrokenFieldByName) {
     }
     EXPECT_FALSE(token_from_json(std::string_view("{")).has_value());
     EXPECT_FALSE(token_from_json(std::string_view("[]")).has_value());
+}
+
+// A token of `enroll --nv-policy` (tests/data/golden/token-v1-nv-policy.json,
+// exported with stock cryptsetup from a volume that then unlocked on swtpm):
+// its policy is PolicyAuthorizeNV on the index's name, and its one branch gives
+// the digest that swtpm's index held (read with tpm2_nvread).
+TEST(Token, NvPolicyTokenGivesTheSealedPolicyAndTheIndexContent) {
+    const Bytes raw = testing::read_data("golden/token-v1-nv-policy.json");
+    const json j = json::parse(std::string(raw.begin(), raw.end()));
+    auto t = token_from_json(j.dump());
+    ASSERT_TRUE(t.has_value()) << t.error().message;
+    ASSERT_TRUE(t->nv_policy.has_value());
+    EXPECT_EQ(t->nv_policy->index, 0x01300001u);
+    EXPECT_EQ(t->nv_policy->branches.size(), 1u);
+    EXPECT_EQ(token_to_json(*t), j);
+    auto sealed = sealed_object_policy(*t);
+    ASSERT_TRUE(sealed.has_value());
+    EXPECT_EQ(*sealed, t->policy_digest);
+    auto held = authorized_policy(t->pcr_bank, t->nv_policy->branches);
+    ASSERT_TRUE(held.has_value());
+    EXPECT_EQ(to_hex(*held), "d61236e2b73ea6f76407cff6bfd768a61142204af3e1a4df4cb76f6f27fd6a14");
+
+    // Each broken piece is named.
+    const struct {
+        const char* where;
+        json value;
+    } cases[] = {
+        {"nv_policy.index", 0x81000001u},
+        {"nv_policy.name", "00"},
+        {"nv_policy.branches", json::array()},
+        {"nv_policy.branches", json::array({json{{"7", std::string(64, '0')}}})},  // no lock PCR value
+        {"nv_policy.branches.4", json::array({json{{"7", std::string(64, '0')}, {"15", std::string(64, '0')},
+                                                   {"4", std::string(64, '0')}}})},  // not a policy PCR
+        {"nv_policy.surprise", 1},
+    };
+    for (const auto& c : cases) {
+        json broken = j;
+        const std::string key = std::string(c.where).substr(std::string("nv_policy.").size());
+        broken["nv_policy"][key.substr(0, key.find('.'))] = c.value;
+        auto b = token_from_json(broken.dump());
+        ASSERT_FALSE(b.has_value()) << c.where << " = " << c.value.dump();
+        EXPECT_NE(b.error().message.find(c.where), std::string::npos) << b.error().message;
+    }
+    json nine = j;
+    for (int i = 0; i < 8; ++i) nine["nv_policy"]["branches"].push_back(j["nv_policy"]["branches"][0]);
+    EXPECT_FALSE(token_from_json(nine.dump()).has_value()) << "PolicyOR takes at most 8 branches";
 }
 
 TEST(Token, Base64IsCanonical) {

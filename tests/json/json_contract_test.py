@@ -175,6 +175,19 @@ try:
     run(["wipe", img, "--tpm", tcti, "--unlock-key-file", key], expect_ok=True)
     run(["wipe", img, "--tpm", tcti, "--unlock-key-file", key], expect_ok=False)
 
+    # A policy index (--nv-policy): this boot admitted; without the writer file, refused.
+    states = os.path.join(work, "state")
+    shutil.rmtree(states, ignore_errors=True)
+    run(["update-policy", img, "--tpm", tcti, "--state-dir", states], expect_exit=5, expect_code="no-token")
+    nv = run(["enroll", img, "--tpm", tcti, "--unlock-key-file", key, "--nv-policy", "--state-dir", states,
+              "--eventlog", log], expect_ok=True)
+    if nv and not isinstance(nv.get("nv_index"), int):
+        failures.append("enroll --nv-policy: no nv_index: " + json.dumps(nv))
+    run(["update-policy", img, "--tpm", tcti, "--state-dir", states, "--eventlog", log], expect_ok=True)
+    # This boot ran `cvmunlock lock` above: the lock PCR still guards a policy-index token.
+    run(["unlock", "--test", img, "--tpm", tcti, "--eventlog", log], expect_exit=1, expect_code="locked")
+    run(["update-policy", img, "--tpm", tcti, "--state-dir", os.path.join(work, "elsewhere")], expect_exit=4)
+
     # SEV-SNP, offline.
     gsg = os.path.join(data, "snp", "go-sev-guest")
     tr = os.path.join(data, "snp", "trustee")

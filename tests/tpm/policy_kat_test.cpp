@@ -77,5 +77,62 @@ TEST_F(PolicyKat, PolicyPcrThenAuthValueMatchesATrialSession) {
     EXPECT_EQ(to_hex(*with_auth), to_hex(read("policy.dat")));
 }
 
+// The policy index's pieces: PolicyOR over two PolicyPCR branches, then
+// PolicyAuthorizeNV on a defined index, and the index's write policy
+// (PolicySecret then PolicyCommandCode(NV_Write)): trial sessions in swtpm.
+TEST_F(PolicyKat, PolicyOrMatchesATrialSession) {
+    const Bytes a(32, 0x11), b(32, 0x22);
+    write("a.bin", a);
+    write("b.bin", b);
+    const std::string t = swtpm.tcti();
+    ASSERT_EQ(run_process({"tpm2_startauthsession", "-T", t, "-S", path("s.ctx")}).exit_code, 0);
+    auto r = run_process({"tpm2_policyor", "-T", t, "-S", path("s.ctx"), "-L", path("policy.dat"), "-l",
+                          "sha256:" + path("a.bin") + "," + path("b.bin")});
+    run_process({"tpm2_flushcontext", "-T", t, path("s.ctx")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto ours = policy_or(HashAlg::Sha256, {a, b});
+    ASSERT_TRUE(ours.has_value());
+    EXPECT_EQ(to_hex(*ours), to_hex(read("policy.dat")));
+    EXPECT_FALSE(policy_or(HashAlg::Sha256, {a}).has_value()) << "PolicyOR takes at least two branches";
+}
+
+TEST_F(PolicyKat, PolicyAuthorizeNvMatchesATrialSession) {
+    const std::string t = swtpm.tcti();
+    auto r = run_process({"tpm2_nvdefine", "-T", t, "0x01300010", "-C", "o", "-s", "34", "-a", "authread|authwrite"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_process({"tpm2_nvreadpublic", "-T", t, "0x01300010"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const auto at = r.out.find("name: ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    auto name = from_hex(r.out.substr(at + 6, 68));
+    ASSERT_TRUE(name.has_value()) << r.out;
+    ASSERT_EQ(run_process({"tpm2_startauthsession", "-T", t, "-S", path("s.ctx")}).exit_code, 0);
+    r = run_process({"tpm2_policyauthorizenv", "-T", t, "-S", path("s.ctx"), "-C", "0x01300010", "-L",
+                     path("policy.dat"), "0x01300010"});
+    run_process({"tpm2_flushcontext", "-T", t, path("s.ctx")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto ours = policy_authorize_nv(HashAlg::Sha256, *name);
+    ASSERT_TRUE(ours.has_value());
+    EXPECT_EQ(to_hex(*ours), to_hex(read("policy.dat")));
+}
+
+TEST_F(PolicyKat, PolicySecretThenCommandCodeMatchesATrialSession) {
+    const std::string t = swtpm.tcti();
+    // Any entity with a name will do: the owner hierarchy's name is its handle.
+    ASSERT_EQ(run_process({"tpm2_startauthsession", "-T", t, "-S", path("s.ctx")}).exit_code, 0);
+    auto r = run_process({"tpm2_policysecret", "-T", t, "-S", path("s.ctx"), "-c", "o"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    r = run_process({"tpm2_policycommandcode", "-T", t, "-S", path("s.ctx"), "-L", path("policy.dat"),
+                     "TPM2_CC_NV_Write"});
+    run_process({"tpm2_flushcontext", "-T", t, path("s.ctx")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    const Bytes owner_name{0x40, 0x00, 0x00, 0x01};
+    auto ours = policy_secret(HashAlg::Sha256, policy_initial(HashAlg::Sha256), owner_name);
+    ASSERT_TRUE(ours.has_value());
+    auto with_cc = policy_command_code(HashAlg::Sha256, *ours, kCcNvWrite);
+    ASSERT_TRUE(with_cc.has_value());
+    EXPECT_EQ(to_hex(*with_cc), to_hex(read("policy.dat")));
+}
+
 }  // namespace
 }  // namespace cvmunlock

@@ -156,6 +156,12 @@ Result<int> Volume::add_token(const std::string& json) {
     return id;
 }
 
+Result<void> Volume::replace_token(int token, const std::string& json) {
+    const int id = crypt_token_json_set(cd_, token, json.c_str());
+    if (id < 0) return crypt_error("rewriting token " + std::to_string(token), id);
+    return {};
+}
+
 Result<void> Volume::remove_token(int token) {
     if (int r = crypt_token_json_set(cd_, token, nullptr); r < 0) return crypt_error("removing token " + std::to_string(token), r);
     return {};

@@ -83,6 +83,8 @@ public:
                             bool preferred = false);
     Result<void> destroy_keyslot(int keyslot);
     Result<int> add_token(const std::string& json);
+    // Replaces token `token` in place (one metadata write; libcryptsetup keeps both header copies in step).
+    Result<void> replace_token(int token, const std::string& json);
     Result<void> remove_token(int token);
     Result<std::vector<TokenEntry>> tokens();
     Result<void> activate(const std::string& name, const SecretBuffer& volume_key, const ActivationOptions& options = {});

@@ -69,13 +69,9 @@ Result<NvPublic> nv_read_public(TpmContext& tpm, std::uint32_t index) {
 }
 
 Result<std::uint32_t> nv_buffer_max(TpmContext& tpm) {
-    TPMI_YES_NO more = TPM2_NO;
-    TPMS_CAPABILITY_DATA* raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability(tpm.esys(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                    TPM2_PT_NV_BUFFER_MAX, 1, &more, &raw);
-    EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_GetCapability(TPM_PT_NV_BUFFER_MAX)", rc));
-    const auto& props = caps->data.tpmProperties;
+    auto caps = tpm.capability(TPM2_CAP_TPM_PROPERTIES, TPM2_PT_NV_BUFFER_MAX, 1, "TPM_PT_NV_BUFFER_MAX");
+    if (!caps) return std::unexpected(caps.error());
+    const auto& props = (*caps)->data.tpmProperties;
     if (props.count == 0 || props.tpmProperty[0].property != TPM2_PT_NV_BUFFER_MAX || props.tpmProperty[0].value == 0) {
         return fail(ErrorCode::Internal, "TPM2_GetCapability did not report TPM_PT_NV_BUFFER_MAX");
     }

@@ -1,11 +1,14 @@
 #include "esys_ptr.hpp"
 #include "sealed_object.hpp"
+#include "nv_index.hpp"
+#include "session.hpp"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <tss2/tss2_mu.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -19,42 +22,6 @@ bool is_policy_failure(TSS2_RC rc) {
     return base == (TPM2_RC_POLICY_FAIL & 0xBF) || base == (TPM2_RC_PCR_CHANGED & 0xFFF) ||
            base == (TPM2_RC_VALUE & 0xBF);
 }
-
-TPMT_SYM_DEF aes128_cfb() {
-    TPMT_SYM_DEF sym{};
-    sym.algorithm = TPM2_ALG_AES;
-    sym.keyBits.aes = 128;
-    sym.mode.aes = TPM2_ALG_CFB;
-    return sym;
-}
-
-// A session salted with the SRK (the salt travels encrypted to the SRK's key).
-class Session {
-public:
-    static Result<Session> start(ESYS_CONTEXT* esys, const Srk& srk, TPM2_SE type, TPMA_SESSION attrs) {
-        TPMT_SYM_DEF sym = aes128_cfb();
-        ESYS_TR h = ESYS_TR_NONE;
-        TSS2_RC rc = Esys_StartAuthSession(esys, srk.handle.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-                                           ESYS_TR_NONE, nullptr, type, &sym, TPM2_ALG_SHA256, &h);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "TPM2_StartAuthSession (salted with the SRK)", rc));
-        Session s(esys, h);
-        rc = Esys_TRSess_SetAttributes(esys, h, attrs, 0xFF);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "setting session attributes", rc));
-        return s;
-    }
-    Session(Session&& o) noexcept : esys_(o.esys_), handle_(std::exchange(o.handle_, ESYS_TR_NONE)) {}
-    ~Session() {
-        if (handle_ != ESYS_TR_NONE) Esys_FlushContext(esys_, handle_);
-    }
-    [[nodiscard]] ESYS_TR get() const noexcept { return handle_; }
-    // The TPM flushed it (continueSession clear): nothing left to flush.
-    void consumed() noexcept { handle_ = ESYS_TR_NONE; }
-
-private:
-    Session(ESYS_CONTEXT* e, ESYS_TR h) noexcept : esys_(e), handle_(h) {}
-    ESYS_CONTEXT* esys_;
-    ESYS_TR handle_;
-};
 
 Result<void> unmarshal_blob(const SealedBlob& blob, TPM2B_PUBLIC& pub, TPM2B_PRIVATE& priv) {
     size_t off = 0;
@@ -79,9 +46,52 @@ void set_auth(ESYS_CONTEXT* esys, ESYS_TR handle, const SecretBuffer& auth) {
 }
 }  // namespace
 
+Result<SealedBlob> create_object(TpmContext& tpm, const Srk& srk, const TPM2B_SENSITIVE_CREATE& sensitive,
+                                 const TPM2B_PUBLIC& in_public) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    // The sensitive data travels to the TPM encrypted (decrypt attribute on a salted HMAC session).
+    auto session = Session::start(tpm, &srk, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION);
+    if (!session) return std::unexpected(session.error());
+    TPM2B_DATA outside{};
+    TPML_PCR_SELECTION creation_pcr{};
+    TPM2B_PRIVATE* priv_raw = nullptr;
+    TPM2B_PUBLIC* pub_raw = nullptr;
+    TSS2_RC rc = Esys_Create(esys, srk.handle.get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+                             &in_public, &outside, &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
+    EsysPtr<TPM2B_PRIVATE> priv(priv_raw);
+    EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_Create", rc));
+
+    SealedBlob blob;
+    blob.public_blob.resize(sizeof(TPM2B_PUBLIC));
+    blob.private_blob.resize(sizeof(TPM2B_PRIVATE));
+    size_t pub_len = 0;
+    size_t priv_len = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub.get(), blob.public_blob.data(), blob.public_blob.size(), &pub_len) != 0 ||
+        Tss2_MU_TPM2B_PRIVATE_Marshal(priv.get(), blob.private_blob.data(), blob.private_blob.size(), &priv_len) != 0) {
+        return fail(ErrorCode::Internal, "marshaling the created object");
+    }
+    blob.public_blob.resize(pub_len);
+    blob.private_blob.resize(priv_len);
+    return blob;
+}
+
+Result<ObjectHandle> load_object(TpmContext& tpm, const Srk& srk, const SealedBlob& blob) {
+    TPM2B_PUBLIC pub{};
+    TPM2B_PRIVATE priv{};
+    if (auto r = unmarshal_blob(blob, pub, priv); !r) return std::unexpected(r.error());
+    ESYS_TR loaded = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_Load(tpm.esys(), srk.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
+    if (rc != TSS2_RC_SUCCESS) {
+        Error e = esys_error(tpm.esys(), "TPM2_Load under the SRK", rc);
+        if (e.code != ErrorCode::Unavailable) e.code = ErrorCode::Tampered;
+        return std::unexpected(e);
+    }
+    return ObjectHandle(tpm.esys(), loaded, true);
+}
+
 Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& data, ByteView policy,
                         const SecretBuffer& auth, bool dictionary_attack_protected) {
-    ESYS_CONTEXT* esys = tpm.esys();
     TPM2B_SENSITIVE_CREATE sensitive{};
     if (data.size() > sizeof sensitive.sensitive.data.buffer || auth.size() > sizeof sensitive.sensitive.userAuth.buffer ||
         policy.size() > sizeof(TPMU_HA)) {
@@ -103,55 +113,68 @@ Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& dat
     std::memcpy(p.authPolicy.buffer, policy.data(), policy.size());
     p.parameters.keyedHashDetail.scheme.scheme = TPM2_ALG_NULL;
 
-    // The sensitive data travels to the TPM encrypted (decrypt attribute on a salted HMAC session).
-    auto session = Session::start(esys, srk, TPM2_SE_HMAC, TPMA_SESSION_DECRYPT | TPMA_SESSION_CONTINUESESSION);
-    if (!session) {
-        wipe(&sensitive, sizeof sensitive);
-        return std::unexpected(session.error());
-    }
-    TPM2B_DATA outside{};
-    TPML_PCR_SELECTION creation_pcr{};
-    TPM2B_PRIVATE* priv_raw = nullptr;
-    TPM2B_PUBLIC* pub_raw = nullptr;
-    TSS2_RC rc = Esys_Create(esys, srk.handle.get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
-                             &in_public, &outside, &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
+    auto blob = create_object(tpm, srk, sensitive, in_public);
     wipe(&sensitive, sizeof sensitive);
-    EsysPtr<TPM2B_PRIVATE> priv(priv_raw);
-    EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_Create (sealed object)", rc));
-
-    SealedBlob blob;
-    blob.public_blob.resize(sizeof(TPM2B_PUBLIC));
-    blob.private_blob.resize(sizeof(TPM2B_PRIVATE));
-    size_t pub_len = 0;
-    size_t priv_len = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub.get(), blob.public_blob.data(), blob.public_blob.size(), &pub_len) != 0 ||
-        Tss2_MU_TPM2B_PRIVATE_Marshal(priv.get(), blob.private_blob.data(), blob.private_blob.size(), &priv_len) != 0) {
-        return fail(ErrorCode::Internal, "marshaling the sealed object");
-    }
-    blob.public_blob.resize(pub_len);
-    blob.private_blob.resize(priv_len);
     return blob;
 }
+
+namespace {
+// A policy command the session's state can fail (PolicyOR: the digest is in
+// no branch; PolicyAuthorizeNV: it is not the index's policy): PolicyRefused.
+Error policy_step_error(TpmContext& tpm, const std::string& what, TSS2_RC rc) {
+    Error e = esys_error(tpm.esys(), what, rc);
+    if (is_policy_failure(rc)) {
+        e.code = ErrorCode::PolicyRefused;
+        e.message = "the vTPM refused " + what + ": its PCRs match no policy it authorizes (" + e.message + ")";
+    }
+    return e;
+}
+
+// PolicyOR over the token's branches, then PolicyAuthorizeNV on the policy
+// index, which must still carry the name the object was sealed for.
+Result<void> authorize_nv_steps(TpmContext& tpm, const Session& session, const UnsealPolicy& policy) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    if (policy.or_branches.size() >= 2) {
+        TPML_DIGEST list{};
+        for (const auto& d : policy.or_branches) {
+            if (list.count >= 8 || d.size() > sizeof list.digests[0].buffer) return fail(ErrorCode::InvalidInput, "PolicyOR list too long");
+            list.digests[list.count].size = static_cast<UINT16>(d.size());
+            std::memcpy(list.digests[list.count].buffer, d.data(), d.size());
+            ++list.count;
+        }
+        TSS2_RC rc = Esys_PolicyOR(esys, session.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &list);
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyOR", rc));
+    }
+    if (!policy.nv) return {};
+    char handle[16];
+    std::snprintf(handle, sizeof handle, "0x%08x", policy.nv->index);
+    auto nv = tpm_resource(tpm, policy.nv->index, std::string("the policy NV index ") + handle +
+                                                      " is gone from the vTPM (its state was reset or cleared)");
+    if (!nv) return std::unexpected(nv.error());
+    TPM2B_NAME* name_raw = nullptr;
+    if (TSS2_RC rc = Esys_TR_GetName(esys, *nv, &name_raw); rc != TSS2_RC_SUCCESS) {
+        return std::unexpected(esys_error(esys, "reading the policy NV index's name", rc));
+    }
+    EsysPtr<TPM2B_NAME> name(name_raw);
+    if (Bytes(name->name, name->name + name->size) != policy.nv->name) {
+        return fail(ErrorCode::NotFound, std::string("the policy NV index ") + handle +
+                                             " is not the one the key was sealed for (it was redefined)");
+    }
+    TSS2_RC rc = Esys_PolicyAuthorizeNV(esys, *nv, *nv, session.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyAuthorizeNV", rc));
+    return {};
+}
+}  // namespace
 
 Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
                             const SecretBuffer& auth) {
     ESYS_CONTEXT* esys = tpm.esys();
-    TPM2B_PUBLIC pub{};
-    TPM2B_PRIVATE priv{};
-    if (auto r = unmarshal_blob(blob, pub, priv); !r) return std::unexpected(r.error());
-    ESYS_TR loaded = ESYS_TR_NONE;
-    TSS2_RC rc = Esys_Load(esys, srk.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
-    if (rc != TSS2_RC_SUCCESS) {
-        Error e = esys_error(tpm.esys(), "TPM2_Load of the sealed object under the SRK", rc);
-        if (e.code != ErrorCode::Unavailable) e.code = ErrorCode::Tampered;
-        return std::unexpected(e);
-    }
-    ObjectHandle object(esys, loaded, true);
-    if (!auth.empty()) set_auth(esys, loaded, auth);
+    auto object = load_object(tpm, srk, blob);
+    if (!object) return std::unexpected(object.error().context("the sealed object"));
+    if (!auth.empty()) set_auth(esys, object->get(), auth);
 
     // Response parameter encryption: the unsealed data leaves the TPM encrypted.
-    auto session = Session::start(esys, srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT);
+    auto session = Session::start(tpm, &srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT);
     if (!session) return std::unexpected(session.error());
     PcrBankValues sel{policy.bank, {}};
     for (auto pcr : policy.pcrs) sel.values[pcr] = {};
@@ -160,14 +183,15 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     size_t off = 0;
     Tss2_MU_TPML_PCR_SELECTION_Unmarshal(marshaled.data(), marshaled.size(), &off, &pcrs);
     TPM2B_DIGEST empty{};
-    rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
+    TSS2_RC rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyPCR", rc));
+    if (auto r = authorize_nv_steps(tpm, *session, policy); !r) return std::unexpected(r.error());
     if (policy.auth_value) {
         rc = Esys_PolicyAuthValue(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
         if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyAuthValue", rc));
     }
     TPM2B_SENSITIVE_DATA* out_raw = nullptr;
-    rc = Esys_Unseal(esys, loaded, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
+    rc = Esys_Unseal(esys, object->get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
     // continueSession was clear: a successful Unseal closed the session; after a
     // failure it is still loaded and the Session destructor flushes it.
     if (rc == TSS2_RC_SUCCESS) session->consumed();

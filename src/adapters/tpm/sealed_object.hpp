@@ -2,6 +2,7 @@
 // policy session salted with the SRK with response parameter encryption.
 #pragma once
 
+#include <optional>
 #include <vector>
 
 #include "cvmunlock/secret.hpp"
@@ -15,6 +16,12 @@ struct SealedBlob {
     Bytes private_blob;  // marshaled TPM2B_PRIVATE
 };
 
+// TPM2_Create under the SRK through a salted session with parameter encryption.
+Result<SealedBlob> create_object(TpmContext& tpm, const Srk& srk, const TPM2B_SENSITIVE_CREATE& sensitive,
+                                 const TPM2B_PUBLIC& in_public);
+// TPM2_Load under the SRK: Tampered when the blob does not load (another SRK, altered bytes).
+Result<ObjectHandle> load_object(TpmContext& tpm, const Srk& srk, const SealedBlob& blob);
+
 // `auth` (may be empty) becomes the object's authValue; with one, `policy`
 // must include PolicyAuthValue. The object is noDA unless
 // `dictionary_attack_protected` (TPM 2.0 Part 1, 19.8.1): only a PIN needs the
@@ -23,10 +30,17 @@ struct SealedBlob {
 Result<SealedBlob> seal(TpmContext& tpm, const Srk& srk, const SecretBuffer& data, ByteView policy,
                         const SecretBuffer& auth, bool dictionary_attack_protected);
 
+struct PolicyIndexRef {
+    std::uint32_t index = 0;
+    Bytes name;  // the index's name the object's policy names
+};
+
 struct UnsealPolicy {
     HashAlg bank = HashAlg::Sha256;
     std::vector<std::uint32_t> pcrs;  // every PCR of the policy, ascending (lock PCR included)
-    bool auth_value = false;          // PolicyAuthValue follows PolicyPCR
+    std::vector<Bytes> or_branches;   // 2..8: PolicyOR over them follows PolicyPCR
+    std::optional<PolicyIndexRef> nv; // PolicyAuthorizeNV on this index follows
+    bool auth_value = false;          // PolicyAuthValue comes last
 };
 
 // Fails with PolicyRefused when the TPM's PCRs do not satisfy the policy or

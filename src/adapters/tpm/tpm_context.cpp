@@ -73,15 +73,21 @@ Error TpmContext::error(const std::string& what, std::uint32_t rc) const {
     return tss_error(what, rc);
 }
 
-Result<std::vector<HashAlg>> TpmContext::allocated_banks() {
+Result<EsysPtr<TPMS_CAPABILITY_DATA>> TpmContext::capability(TPM2_CAP cap, std::uint32_t property,
+                                                             std::uint32_t count, const std::string& what) {
     TPMI_YES_NO more = TPM2_NO;
     TPMS_CAPABILITY_DATA* raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_PCRS, 0, 1,
-                                    &more, &raw);
+    TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, cap, property, count, &more, &raw);
     EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_GetCapability(PCRS)", rc));
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_GetCapability(" + what + ")", rc));
+    return caps;
+}
+
+Result<std::vector<HashAlg>> TpmContext::allocated_banks() {
+    auto caps = capability(TPM2_CAP_PCRS, 0, 1, "PCRS");
+    if (!caps) return std::unexpected(caps.error());
     std::vector<HashAlg> banks;
-    const TPML_PCR_SELECTION& sel = caps->data.assignedPCR;
+    const TPML_PCR_SELECTION& sel = (*caps)->data.assignedPCR;
     for (std::uint32_t i = 0; i < sel.count; ++i) {
         auto alg = hash_alg_from_id(sel.pcrSelections[i].hash);
         bool any = false;
@@ -134,14 +140,10 @@ Result<PcrValues> TpmContext::read_pcrs(const PcrSelection& selection) {
 }
 
 Result<TpmContext::Lockout> TpmContext::lockout() {
-    TPMI_YES_NO more = TPM2_NO;
-    TPMS_CAPABILITY_DATA* raw = nullptr;
-    TSS2_RC rc = Esys_GetCapability(esys_, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, TPM2_CAP_TPM_PROPERTIES,
-                                    TPM2_PT_LOCKOUT_COUNTER, 3, &more, &raw);
-    EsysPtr<TPMS_CAPABILITY_DATA> caps(raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(error("TPM2_GetCapability(lockout)", rc));
+    auto caps = capability(TPM2_CAP_TPM_PROPERTIES, TPM2_PT_LOCKOUT_COUNTER, 3, "lockout");
+    if (!caps) return std::unexpected(caps.error());
     Lockout out;
-    const auto& props = caps->data.tpmProperties;
+    const auto& props = (*caps)->data.tpmProperties;
     for (std::uint32_t i = 0; i < props.count; ++i) {
         const auto& p = props.tpmProperty[i];
         if (p.property == TPM2_PT_LOCKOUT_COUNTER) out.counter = p.value;

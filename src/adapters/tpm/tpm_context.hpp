@@ -10,6 +10,7 @@
 
 #include <tss2/tss2_esys.h>
 
+#include "esys_ptr.hpp"
 #include "guarded_tcti.hpp"
 #include "tpm_error.hpp"
 
@@ -31,6 +32,9 @@ public:
     TpmContext(const TpmContext&) = delete;
     TpmContext& operator=(const TpmContext&) = delete;
 
+    // TPM2_GetCapability(cap, property, count), one call (what the TPM returns first).
+    Result<EsysPtr<TPMS_CAPABILITY_DATA>> capability(TPM2_CAP cap, std::uint32_t property, std::uint32_t count,
+                                                     const std::string& what);
     // Banks with at least one PCR allocated (TPM2_GetCapability, TPM_CAP_PCRS).
     Result<std::vector<HashAlg>> allocated_banks();
     Result<PcrValues> read_pcrs(const PcrSelection& selection) override;

@@ -18,7 +18,9 @@ inline std::string command_name(std::uint32_t cc) {
         {0x15E, "Unseal"},       {0x165, "FlushContext"},  {0x16B, "PolicyAuthValue"}, {0x173, "ReadPublic"},
         {0x176, "StartAuthSession"}, {0x17A, "GetCapability"}, {0x17B, "GetRandom"}, {0x17E, "PCR_Read"},
         {0x17F, "PolicyPCR"},    {0x182, "PCR_Extend"},    {0x144, "Startup"},      {0x148, "Certify"},
-        {0x14E, "NV_Read"},      {0x169, "NV_ReadPublic"}, {0x16C, "PolicyGetDigest"},
+        {0x14E, "NV_Read"},      {0x169, "NV_ReadPublic"}, {0x16C, "PolicyCommandCode"}, {0x189, "PolicyGetDigest"},
+        {0x171, "PolicyOR"},     {0x192, "PolicyAuthorizeNV"}, {0x151, "PolicySecret"}, {0x137, "NV_Write"},
+        {0x12A, "NV_DefineSpace"}, {0x122, "NV_UndefineSpace"},
     };
     for (const auto& n : kNames) {
         if (n.cc == cc) return n.name;
