@@ -23,6 +23,20 @@ struct PcrChange {
 // Compares the token's enrolled values with the current ones; `log` may be null.
 std::vector<PcrChange> explain_refusal(const CvmToken& token, const PcrValues& current, const EventLog* log);
 
+// `cvmunlock explain`: event by event, how the events of one sealed PCR in
+// this boot's log differ from those recorded at enrollment (the token keeps
+// the first 8 bytes of each event digest). A longest common subsequence of
+// the two lists: events of this boot that enrollment did not have (`added`,
+// with the log index), and digests of enrollment this boot lacks (removed;
+// the token keeps no more than the prefix). Empty when they are the same.
+struct EventDifference {
+    bool added = false;
+    std::optional<std::size_t> event_index;  // added: the event in this boot's log
+    Bytes digest_prefix;
+    std::string text;                        // added: describe_event(); removed: the prefix
+};
+std::vector<EventDifference> diff_events(const CvmToken& token, const EventLog& log, std::uint32_t pcr);
+
 // One line per change, for the journal and stderr.
 std::string describe_change(const PcrChange& change, HashAlg bank);
 

@@ -30,6 +30,9 @@ void add_update_options(CLI::App* cmd, std::vector<std::string>& updates, std::s
 int load_updates(const std::string& command, const std::vector<std::string>& specs, const std::string& kernel,
                  LoadedUpdates& out);
 
+// `cvmunlock explain`: what differs, event by event, from the enrolled boot (explain_cmd.cpp).
+void add_explain_command(CLI::App& app, int& exit_code);
+
 // `cvmunlock update-policy`: rewrites a --nv-policy token's policy index (docs/updates.md).
 void add_update_policy_command(CLI::App& app, int& exit_code);
 

@@ -2,6 +2,8 @@
 
 #include "cvmunlock/event_decode.hpp"
 
+#include <algorithm>
+
 namespace cvmunlock {
 
 namespace {
@@ -65,6 +67,41 @@ std::vector<PcrChange> explain_refusal(const CvmToken& token, const PcrValues& c
         if (log != nullptr && !c.lock_pcr) locate_event(c, token, *log);
         out.push_back(std::move(c));
     }
+    return out;
+}
+
+std::vector<EventDifference> diff_events(const CvmToken& token, const EventLog& log, std::uint32_t pcr) {
+    std::vector<EventDifference> out;
+    auto found = token.events.find(pcr);
+    const std::vector<Bytes> none;
+    const std::vector<Bytes>& then = found == token.events.end() ? none : found->second;
+    const auto now_index = events_of(log, token.pcr_bank, pcr);
+    std::vector<Bytes> now;
+    for (std::size_t i : now_index) now.push_back(prefix_of(log.events[i], token.pcr_bank));
+    // lcs[i][j]: longest common subsequence of then[i..] and now[j..] (a PCR has at most a few hundred events).
+    std::vector<std::vector<std::uint16_t>> lcs(then.size() + 1, std::vector<std::uint16_t>(now.size() + 1, 0));
+    for (std::size_t i = then.size(); i-- > 0;) {
+        for (std::size_t j = now.size(); j-- > 0;) {
+            lcs[i][j] = then[i] == now[j] ? static_cast<std::uint16_t>(lcs[i + 1][j + 1] + 1)
+                                          : std::max(lcs[i + 1][j], lcs[i][j + 1]);
+        }
+    }
+    std::size_t i = 0, j = 0;
+    auto added = [&](std::size_t k) {
+        out.push_back({true, now_index[k], now[k], describe_event(log, now_index[k])});
+    };
+    auto removed = [&](std::size_t k) { out.push_back({false, std::nullopt, then[k], to_hex(then[k])}); };
+    while (i < then.size() && j < now.size()) {
+        if (then[i] == now[j]) {
+            ++i, ++j;
+        } else if (lcs[i + 1][j] >= lcs[i][j + 1]) {
+            removed(i++);
+        } else {
+            added(j++);
+        }
+    }
+    while (i < then.size()) removed(i++);
+    while (j < now.size()) added(j++);
     return out;
 }
 

@@ -136,6 +136,34 @@ Result<PcrBranch> predicted_branch(const CvmToken& token, const PcrBranch& curre
     report.replaced = std::move(p->replaced);
     return out;
 }
+// The branches the index really admits: the token's list (or, after an
+// interrupted update, its pending one) whose policy is the index's content.
+// The list is host-writable; the index is not.
+Result<std::vector<PcrBranch>> admitted_branches(tpm::TpmContext& tpm, const CvmToken& token) {
+    auto held = tpm::read_policy_index(tpm, token.nv_policy->index);
+    if (!held) return std::unexpected(held.error());
+    for (const auto* list : {&token.nv_policy->branches, &token.nv_policy->pending}) {
+        if (list->empty()) continue;
+        auto digest = authorized_policy(token.pcr_bank, *list);
+        if (digest && *digest == *held) return *list;
+    }
+    return fail(ErrorCode::Tampered, "the token's list of admitted boots is not what the vTPM's policy index " +
+                                         hex_handle(token.nv_policy->index) + " holds: the header was altered");
+}
+
+// Only a boot the index admitted may admit others: a boot that opened with the
+// recovery key (Secure Boot off, an unpredicted change) must not make itself
+// the new normal.
+std::string not_admitted_message(const CvmToken& token, const PcrBranch& current, const std::vector<PcrBranch>& admitted) {
+    std::string differ;
+    for (const auto& [pcr, value] : current) {
+        if (admitted.front().at(pcr) != value) differ += (differ.empty() ? "" : ", ") + std::to_string(pcr);
+    }
+    return "this boot is not one the vTPM's policy index admits (PCR " + differ + " (" +
+           std::string(hash_alg_name(token.pcr_bank)) + ") differs from the last admitted boot): update-policy "
+           "only extends the policy from an admitted boot; to bind the volume to this boot, enroll again with the "
+           "recovery key (cvmunlock enroll --nv-policy --wipe-slot=cvmunlock)";
+}
 }  // namespace
 
 std::string policy_writer_path(const std::string& state_dir, const std::string& luks_uuid, std::uint32_t index) {
@@ -200,6 +228,11 @@ Result<std::optional<PolicyUpdateReport>> update_policy(const PolicyUpdateReques
     auto current = current_branch(**tpm, token);
     if (!current) return std::unexpected(current.error());
     report.current = *current;
+    auto admitted = admitted_branches(**tpm, token);
+    if (!admitted) return std::unexpected(admitted.error());
+    if (std::find(admitted->begin(), admitted->end(), *current) == admitted->end()) {
+        return fail(ErrorCode::PolicyRefused, not_admitted_message(token, *current, *admitted));
+    }
     std::vector<PcrBranch> branches{*current};
     if (!rq.updates.empty()) {
         auto next = predicted_branch(token, *current, rq, report);

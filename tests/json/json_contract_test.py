@@ -153,6 +153,7 @@ try:
 
     # A volume: no token yet, enrolled, unlocked, locked, changed, wiped.
     run(["status", img, "--tpm", tcti], expect_exit=5, expect_code="no-token")
+    run(["explain", img, "--tpm", tcti], expect_exit=5, expect_code="no-token")
     run(["unlock", "--test", img, "--tpm", tcti], expect_exit=5, expect_code="no-token")
     run(["enroll", img, "--tpm", tcti, "--unlock-key-file", wrong, "--eventlog", log], expect_ok=False)
     enrolled = run(["enroll", img, "--tpm", tcti, "--unlock-key-file", key, "--recovery-key", "--eventlog", log],
@@ -167,6 +168,7 @@ try:
     if ext.returncode != 0:
         raise SystemExit("tpm2_pcrextend failed: " + ext.stderr)
     status = run(["status", img, "--tpm", tcti], expect_exit=1, expect_code="pcr-changed")
+    run(["explain", img, "--tpm", tcti, "--eventlog", log], expect_ok=True)
     if status and status["tokens"][0]["problem"] != "pcr-changed":
         failures.append("status: the token's problem is not pcr-changed: " + json.dumps(status))
     run(["unlock", "--test", img, "--tpm", tcti, "--eventlog", log], expect_exit=1, expect_code="pcr-changed")

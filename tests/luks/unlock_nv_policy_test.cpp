@@ -263,12 +263,36 @@ TEST_F(NvPolicy, TheHookUpdatesEveryNvPolicyVolumeOfCrypttabAndNeverFails) {
     EXPECT_EQ(r.exit_code, 0) << show(r);
     EXPECT_FALSE(contains(r.err, "not updated")) << r.err;
     EXPECT_EQ(exported_token(plain, 0), plain_before);
-    // The after-boot run left this boot only: a boot with another PCR 4 is refused.
+    // A boot the policy does not admit (here: PCR 4 extended after boot) does
+    // not admit itself: the hook names the volume and the policy stays.
+    const json admitted = exported_token(image, 0);
     extend_pcr(4, "sha256", std::string(64, 'b'));
     r = run_process({"sh", hook, "--state-dir", path("state"), "--crypttab", crypttab}, env);
     EXPECT_EQ(r.exit_code, 0) << show(r);
-    EXPECT_EQ(exported_token(image, 0)["nv_policy"]["branches"].size(), 1u);
-    EXPECT_EQ(exported_token(image, 0)["nv_policy"]["branches"][0]["4"], pcr_value(4));
+    EXPECT_TRUE(contains(r.err, "root (" + image + "): the vTPM policy was not updated")) << r.err;
+    EXPECT_TRUE(contains(r.err, "this boot is not one the vTPM's policy index admits (PCR 4")) << r.err;
+    EXPECT_EQ(exported_token(image, 0), admitted);
+}
+
+// A boot that opened with the recovery key (here: PCR 7 as with Secure Boot
+// off) cannot admit itself, even when the host lists it in the token: the
+// list is checked against the index.
+TEST_F(NvPolicy, AnUnadmittedBootCannotAdmitItselfEvenWithAnEditedToken) {
+    enroll_nv();
+    extend_pcr(7, "sha256", std::string(64, 'c'));
+    auto u = update_policy(tpm.tcti(), log_a);
+    EXPECT_EQ(u.exit_code, 1) << show(u);
+    EXPECT_TRUE(contains(u.err, "this boot is not one the vTPM's policy index admits (PCR 7")) << u.err;
+    json token = exported_token(image, 0);
+    json branch = token["nv_policy"]["branches"][0];
+    branch["7"] = pcr_value(7);
+    token["nv_policy"]["branches"].push_back(branch);
+    replace_token(image, 0, token);
+    u = update_policy(tpm.tcti(), log_a);
+    EXPECT_EQ(u.exit_code, 1) << show(u);
+    EXPECT_TRUE(contains(u.err, "is not what the vTPM's policy index")) << u.err;
+    EXPECT_EQ(exported_token(image, 0), token) << "nothing written";
+    EXPECT_EQ(unlock(image).exit_code, 1);
 }
 
 }  // namespace

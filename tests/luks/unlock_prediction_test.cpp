@@ -1,5 +1,7 @@
 // Sealing to PCR values other than the current ones (literal --pcr-value, a
 // prediction from an event log) and naming the event that made a PCR differ.
+#include <map>
+
 #include "cvmunlock/eventlog.hpp"
 #include "eventlog_edit.hpp"
 #include "unlock_fixture.hpp"
@@ -130,6 +132,46 @@ TEST_F(UnlockSwtpm, RefusalNamesTheFirstDifferingEvent) {
     ASSERT_TRUE(j["changed_pcrs"][0]["event"].is_string()) << j.dump(2);
     EXPECT_EQ(j["changed_pcrs"][0]["event"].get<std::string>().rfind("#" + std::to_string(changed) + " ", 0), 0u)
         << j.dump(2);
+}
+
+// `explain`: the enrolled boot (the vector log) against this one, whose
+// SecureBoot variable was measured with other content (as with Secure Boot
+// off): PCR 7 differs by exactly that event, listed as this boot's event and
+// as the enrolled digest this boot lacks; PCR 0 is as enrolled. Advisory.
+TEST_F(UnlockSwtpm, ExplainListsTheEventsThatDifferFromTheEnrolledBoot) {
+    ASSERT_EQ(enroll(image, {"--pcrs", "0,7", "--from-eventlog", kEventLog, "--eventlog", kEventLog}).exit_code, 0);
+    const std::string edit_tool = (std::filesystem::path(kExtendLogTool).parent_path() / "cvmunlock-test-edit-log").string();
+    const std::string edited = path("secureboot-off.bin");
+    auto r = run_process({edit_tool, kEventLog, edited, "SecureBoot"});
+    ASSERT_EQ(r.exit_code, 0) << show(r);
+    extend_log(edited);
+    r = cli({"explain", image, "--tpm", tpm.tcti(), "--eventlog", edited, "--json"});
+    ASSERT_EQ(r.exit_code, 0) << show(r);
+    const json j = parse_json(r.out);
+    ASSERT_TRUE(j.is_object()) << r.out;
+    EXPECT_TRUE(contains(j["advisory"].get<std::string>(), "host can write")) << j.dump(2);
+    const json& pcrs = j["tokens"][0]["pcrs"];
+    std::map<int, json> by_pcr;
+    for (const auto& p : pcrs) by_pcr[p["pcr"].get<int>()] = p;
+    EXPECT_FALSE(by_pcr[0]["changed"].get<bool>()) << pcrs.dump(2);
+    ASSERT_TRUE(by_pcr[7]["changed"].get<bool>()) << pcrs.dump(2);
+    const json& events = by_pcr[7]["events"];
+    ASSERT_EQ(events.size(), 2u) << events.dump(2);
+    int added = 0, removed = 0;
+    for (const auto& e : events) {
+        if (e["change"] == "added") {
+            ++added;
+            EXPECT_TRUE(contains(e["event"].get<std::string>(), "SecureBoot")) << e.dump();
+        } else {
+            ++removed;
+        }
+    }
+    EXPECT_EQ(added, 1);
+    EXPECT_EQ(removed, 1);
+    r = cli({"explain", image, "--tpm", tpm.tcti(), "--eventlog", edited});
+    EXPECT_EQ(r.exit_code, 0) << show(r);
+    EXPECT_TRUE(contains(r.out, "advisory")) << r.out;
+    EXPECT_TRUE(contains(r.out, "+ #")) << r.out;
 }
 
 }  // namespace
