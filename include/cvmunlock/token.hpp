@@ -55,6 +55,14 @@ struct NvPolicy {
     std::vector<PcrBranch> pending;
 };
 
+// Set by `enroll --policy-key`: the sealed object's policy is
+// TPM2_PolicyAuthorize by this key, so any PCR values it signed
+// (`cvmunlock sign-policy`) unseal (docs/updates.md).
+struct PolicyKey {
+    Bytes public_blob;  // marshaled TPM2B_PUBLIC (RSASSA-SHA256), for TPM2_LoadExternal
+    Bytes name;         // its TPM name, which the object's policy names
+};
+
 struct CvmToken {
     int keyslot = -1;                    // the LUKS2 keyslot this token opens
     HashAlg pcr_bank = HashAlg::Sha256;  // bank of the PCR policy
@@ -71,6 +79,7 @@ struct CvmToken {
     std::map<std::uint32_t, std::vector<Bytes>> events;
     std::optional<SnpRequirement> snp;
     std::optional<NvPolicy> nv_policy;
+    std::optional<PolicyKey> policy_key;
 };
 
 inline constexpr std::size_t kEventDigestPrefix = 8;

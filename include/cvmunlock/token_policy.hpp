@@ -27,7 +27,8 @@ Result<std::vector<Bytes>> or_branches(HashAlg bank, const std::vector<PcrBranch
 Result<Bytes> authorized_policy(HashAlg bank, const std::vector<PcrBranch>& branches);
 
 // The sealed object's authPolicy: PolicyPCR over pcr_values, or with
-// nv_policy PolicyAuthorizeNV on the index's name; then PolicyAuthValue when
+// nv_policy PolicyAuthorizeNV on the index's name, or with policy_key
+// PolicyAuthorize by that key (empty policyRef); then PolicyAuthValue when
 // the token names a PIN or an SEV-SNP requirement (needs_auth_value).
 Result<Bytes> sealed_object_policy(const CvmToken& token);
 

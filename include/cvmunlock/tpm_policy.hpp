@@ -49,6 +49,11 @@ Result<Bytes> policy_secret(HashAlg policy_alg, ByteView policy_digest, ByteView
 // policyDigest' = H(policyDigest || TPM_CC_PolicyCommandCode || code).
 Result<Bytes> policy_command_code(HashAlg policy_alg, ByteView policy_digest, std::uint32_t code);
 
+// TPM 2.0 Part 3, 23.16 TPM2_PolicyAuthorize: the session digest must be a
+// policy the key signed; then, from the zero digest,
+// policyDigest' = H(H(zero || TPM_CC_PolicyAuthorize || keyName) || policyRef).
+Result<Bytes> policy_authorize(HashAlg policy_alg, ByteView key_name, ByteView policy_ref);
+
 // TPM 2.0 Part 2, 6.5.2: the command a PolicyCommandCode in the policy index's write policy names.
 inline constexpr std::uint32_t kCcNvWrite = 0x00000137;
 

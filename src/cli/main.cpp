@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
     add_predict_command(app, exit_code);
     add_update_policy_command(app, exit_code);
     add_explain_command(app, exit_code);
+    add_sign_policy_command(app, exit_code);
     cvmunlock::agent::add_agent_commands(app, exit_code);
 
     if (int rc = check_commands(app, argc, argv); rc >= 0) return rc;

@@ -9,7 +9,13 @@
 #include "eventlog_cmd.hpp"
 #include "exit_codes.hpp"
 #include "output.hpp"
+#include "../adapters/file/write_file.hpp"
+#include "cvmunlock/policy_key.hpp"
+#include "cvmunlock/replay.hpp"
+#include "eventlog_load.hpp"
 #include "policy_update.hpp"
+#include "secret_input.hpp"
+#include "volume_cmds.hpp"
 #include "report_json.hpp"
 #include "predict_cmd.hpp"
 #include "tpm_options.hpp"
@@ -87,7 +93,90 @@ int run_update_policy(const UpdatePolicyOptions& o) {
     }
     return kExitOk;
 }
+struct SignPolicyOptions {
+    std::string private_key, pcrs = "7", bank = "sha256", from_eventlog, lock_pcr = "15", output;
+    std::vector<std::string> pcr_values;
+    bool json = false;
+};
+
+// The values to sign: --pcr-value first, else what --from-eventlog replays to;
+// the lock PCR at its boot value.
+int signed_values(const SignPolicyOptions& o, HashAlg bank, PcrBranch& out) {
+    auto pcrs = parse_pcr_list(o.pcrs);
+    if (!pcrs || pcrs->empty()) return usage_error("--pcrs: \"" + o.pcrs + "\" is not a list of PCRs 0..23");
+    PcrBranch literal;
+    for (const auto& v : o.pcr_values) {
+        if (!parse_pcr_value(v, bank, literal) || !pcrs->contains(literal.rbegin()->first)) {
+            return usage_error("--pcr-value: \"" + v + "\" is not N:" + o.bank + "=HEX for a PCR of --pcrs");
+        }
+    }
+    std::optional<ReplayResult> replayed;
+    if (!o.from_eventlog.empty()) {
+        auto log = load_event_log(o.from_eventlog);
+        if (!log) return report_error("sign-policy", log.error());
+        auto r = replay_event_log(*log);
+        if (!r) return report_error("sign-policy", r.error().context(o.from_eventlog));
+        replayed = std::move(*r);
+    }
+    for (std::uint32_t pcr : *pcrs) {
+        if (auto l = literal.find(pcr); l != literal.end()) {
+            out[pcr] = l->second;
+            continue;
+        }
+        const auto bank_values = replayed ? replayed->banks.find(bank) : decltype(replayed->banks.end()){};
+        if (!replayed || bank_values == replayed->banks.end() || !bank_values->second.contains(pcr)) {
+            return report_error("sign-policy", Error(ErrorCode::NotFound, "no value for PCR " + std::to_string(pcr) +
+                                                                            ": give --pcr-value or --from-eventlog with its events"));
+        }
+        out[pcr] = bank_values->second.at(pcr);
+    }
+    if (o.lock_pcr != "none") {
+        auto lock = parse_pcr_list(o.lock_pcr);
+        if (!lock || lock->size() != 1 || pcrs->contains(*lock->begin())) return usage_error("--lock-pcr: a PCR number not in --pcrs, or none");
+        out[*lock->begin()] = pcr_initial_value(bank, *lock->begin(), std::nullopt);
+    }
+    return kExitOk;
+}
+
+int run_sign_policy(const SignPolicyOptions& o) {
+    begin_output("sign-policy", o.json);
+    auto bank = hash_alg_from_name(o.bank);
+    if (!bank || (*bank != HashAlg::Sha256 && *bank != HashAlg::Sha384)) return usage_error("--pcr-bank: sha256 or sha384");
+    PcrBranch values;
+    if (int rc = signed_values(o, *bank, values); rc != kExitOk) return rc;
+    auto key = read_secret_file(o.private_key);
+    if (!key) return report_error("sign-policy", key.error());
+    auto sig = sign_policy(*key, *bank, values);
+    if (!sig) return report_error("sign-policy", sig.error().context(o.private_key));
+    const std::string text = policy_signature_to_json(*sig).dump(2) + "\n";
+    if (o.output.empty() || o.output == "-") {
+        std::fputs(text.c_str(), stdout);
+    } else if (auto w = file::write_atomic(o.output, ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()), 0644); !w) {
+        return report_error("sign-policy", w.error());
+    }
+    std::fprintf(stderr, "cvmunlock: signed %s PCRs", o.bank.c_str());
+    for (const auto& [pcr, v] : values) std::fprintf(stderr, " %u", pcr);
+    std::fprintf(stderr, " with key %s%s%s\n", to_hex(sig->key_name).c_str(), o.output.empty() ? "" : " -> ", o.output.c_str());
+    return kExitOk;
+}
 }  // namespace
+
+void add_sign_policy_command(CLI::App& app, int& exit_code) {
+    auto o = std::make_shared<SignPolicyOptions>();
+    CLI::App* cmd = app.add_subcommand(
+        "sign-policy", "Sign one boot's PCR values with the key of enroll --policy-key, so that boot unseals");
+    cmd->add_option("--private-key", o->private_key, "RSA private key (PEM), kept by whoever admits boots")->required();
+    cmd->add_option("--pcrs", o->pcrs, "The token's sealed PCRs, e.g. 4,7")->capture_default_str();
+    add_pcr_bank_option(cmd, o->bank, "PCR bank: sha256 or sha384");
+    CLI::Option* literal = cmd->add_option("--pcr-value", o->pcr_values, "PCR N's value: N:BANK=HEX (repeatable)");
+    cmd->add_option("--from-eventlog", o->from_eventlog, "Sign the values this event log replays to (e.g. a predicted boot's)");
+    (void)literal;
+    cmd->add_option("--lock-pcr", o->lock_pcr, "The token's lock PCR, signed at its boot value, or none")->capture_default_str();
+    cmd->add_option("--output", o->output, "Where to write the signature (default stdout); unlock reads "
+                                           "/etc/cvmunlock/policy-signatures/*.json");
+    cmd->footer(kExitCodeHelp);
+    cmd->final_callback([o, &exit_code]() { exit_code = run_sign_policy(*o); });
+}
 
 void add_update_policy_command(CLI::App& app, int& exit_code) {
     auto o = std::make_shared<UpdatePolicyOptions>();

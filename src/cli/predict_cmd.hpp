@@ -33,6 +33,9 @@ int load_updates(const std::string& command, const std::vector<std::string>& spe
 // `cvmunlock explain`: what differs, event by event, from the enrolled boot (explain_cmd.cpp).
 void add_explain_command(CLI::App& app, int& exit_code);
 
+// `cvmunlock sign-policy`: signs one boot's PCR values for --policy-key tokens (policy_cmd.cpp).
+void add_sign_policy_command(CLI::App& app, int& exit_code);
+
 // `cvmunlock update-policy`: rewrites a --nv-policy token's policy index (docs/updates.md).
 void add_update_policy_command(CLI::App& app, int& exit_code);
 

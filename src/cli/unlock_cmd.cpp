@@ -20,6 +20,7 @@ namespace {
 
 struct UnlockOptions {
     std::string device, name, eventlog = kDefaultEventLog, pin_file;
+    std::vector<std::string> policy_signatures;
     TpmOptions tpm;
     std::vector<std::string> snp_anchors, vcek;
     engine::ActivationOptions activation;
@@ -100,6 +101,7 @@ int run_unlock(const UnlockOptions& o) {
     rq.activation = o.activation;
     rq.return_passphrase = o.key_to_stdout;
     rq.eventlog_path = o.eventlog;
+    if (!o.policy_signatures.empty()) rq.policy_signatures = o.policy_signatures;
     rq.snp = snp_gate_config(o.snp_anchors);
     rq.snp.extra_certs = o.vcek;
     rq.pin = [&o]() -> std::optional<SecretBuffer> {
@@ -124,6 +126,9 @@ void add_unlock_commands(CLI::App& app, int& exit_code) {
     unlock->add_flag("--test", u.test, "Check that the volume would unlock, without activating it");
     add_tpm_options(unlock, u.tpm);
     add_eventlog_option(unlock, u.eventlog, "Event log used to name what changed on a refusal");
+    unlock->add_option("--policy-signature", u.policy_signatures,
+                       "sign-policy file, or directory of *.json, for --policy-key tokens (repeatable; default "
+                       "/etc/cvmunlock/policy-signatures)");
     unlock->add_option("--pin-file", u.pin_file, "Read the PIN from a file, or - for stdin (default: ask when needed)");
     add_snp_anchor_option(unlock, u.snp_anchors, "--snp-anchors");
     unlock->add_option("--vcek", u.vcek, "VCEK file (DER/PEM) to try after the certificate table and the token's copy");

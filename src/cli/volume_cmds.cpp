@@ -8,6 +8,7 @@
 #include <iostream>
 
 #include "enroll.hpp"
+#include "../adapters/file/read_file.hpp"
 #include "wipe.hpp"
 #include "eventlog_cmd.hpp"
 #include "eventlog_load.hpp"
@@ -29,7 +30,7 @@ struct EnrollOptions {
     TpmOptions tpm;
     std::string lock_pcr = "15", unlock_key_file, pin_file;
     bool recovery = false, pin = false, persist_srk = false, json = false, nv_policy = false;
-    std::string nv_index, state_dir = "/var/lib/cvmunlock";
+    std::string nv_index, state_dir = "/var/lib/cvmunlock", policy_key;
     std::vector<std::string> wipe_slots;
     std::string snp = "off", snp_evidence = "auto";
     std::vector<std::string> vcek, snp_anchors;
@@ -43,7 +44,8 @@ OutJson or_null(const std::optional<T>& v) {
     return v ? OutJson(*v) : OutJson();
 }
 
-// "7:sha256=HEX"
+}  // namespace
+
 bool parse_pcr_value(const std::string& spec, HashAlg bank, std::map<std::uint32_t, Bytes>& out) {
     const auto colon = spec.find(':');
     const auto eq = spec.find('=');
@@ -55,6 +57,8 @@ bool parse_pcr_value(const std::string& spec, HashAlg bank, std::map<std::uint32
     out[*pcr->begin()] = std::move(*value);
     return true;
 }
+
+namespace {
 
 Result<std::optional<SecretBuffer>> read_pin(bool ask, const std::string& file) {
     if (!file.empty()) {
@@ -110,6 +114,11 @@ int build_enroll_request(const EnrollOptions& o, engine::EnrollRequest& rq) {
     rq.recovery_key = o.recovery;
     rq.persist_srk = o.persist_srk;
     rq.nv_policy = o.nv_policy;
+    if (!o.policy_key.empty()) {
+        auto pem = file::read_all(o.policy_key, 64 * 1024);
+        if (!pem) return report_error("enroll", pem.error());
+        rq.policy_key_pem.assign(pem->begin(), pem->end());
+    }
     rq.state_dir = o.state_dir;
     if (!o.nv_index.empty()) {
         char* end = nullptr;
@@ -257,6 +266,10 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
         "--nv-policy", e.nv_policy,
         "Seal under TPM2_PolicyAuthorizeNV on a new vTPM NV index holding the PCR policy, so that "
         "`cvmunlock update-policy` can admit the next boot after an update without a passphrase");
+    enroll->add_option("--policy-key", e.policy_key,
+                       "Seal under TPM2_PolicyAuthorize by this RSA public key (PEM): PCR values it signed "
+                       "(cvmunlock sign-policy) unseal")
+        ->excludes(nv);
     enroll->add_option("--nv-index", e.nv_index, "NV index handle for --nv-policy (default: first free of "
                                                  "0x01300000..0x013000ff)")->needs(nv);
     enroll->add_option("--state-dir", e.state_dir, "Where --nv-policy keeps the index's writer object (on the "

@@ -9,6 +9,8 @@
 
 #include <tss2/tss2_mu.h>
 
+#include "ossl_ptr.hpp"
+
 #include <algorithm>
 #include <cstdio>
 #include <optional>
@@ -22,19 +24,12 @@ namespace {
 // TPMS_RSA_PARMS.exponent: zero stands for the default exponent (Part 2, 12.2.3.5).
 constexpr std::uint32_t kDefaultRsaExponent = 65537;
 
-template <auto Fn>
-struct Deleter {
-    template <typename T>
-    void operator()(T* p) const noexcept {
-        Fn(p);
-    }
-};
-using PkeyPtr = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
-using PkeyCtxPtr = std::unique_ptr<EVP_PKEY_CTX, Deleter<EVP_PKEY_CTX_free>>;
-using MdCtxPtr = std::unique_ptr<EVP_MD_CTX, Deleter<EVP_MD_CTX_free>>;
-using BnPtr = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
-using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, Deleter<OSSL_PARAM_BLD_free>>;
-using ParamPtr = std::unique_ptr<OSSL_PARAM, Deleter<OSSL_PARAM_free>>;
+using PkeyPtr = ossl::Pkey;
+using PkeyCtxPtr = ossl::PkeyCtx;
+using MdCtxPtr = ossl::MdCtx;
+using BnPtr = ossl::Bn;
+using ParamBldPtr = std::unique_ptr<OSSL_PARAM_BLD, ossl::Free<OSSL_PARAM_BLD_free>>;
+using ParamPtr = std::unique_ptr<OSSL_PARAM, ossl::Free<OSSL_PARAM_free>>;
 
 // Big-endian integer without its leading zero bytes.
 ByteView strip_leading_zeros(ByteView v) {

@@ -1,5 +1,7 @@
 #include "cvmunlock/token.hpp"
 
+#include "cvmunlock/policy_key.hpp"
+
 #include <openssl/evp.h>
 
 #include <charconv>
@@ -18,7 +20,7 @@ std::unexpected<Error> bad(const std::string& field, const std::string& what) {
 constexpr std::size_t kMaxBlob = 1024;  // TPM2B_PUBLIC / TPM2B_PRIVATE are far smaller
 
 const std::set<std::string> kKeys = {"type", "keyslots", "version", "pcr_bank", "pcrs", "lock_pcr", "pcr_values",
-                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events", "snp", "nv_policy"};
+                                     "policy", "srk_name", "tpm_public", "tpm_private", "pin", "events", "snp", "nv_policy", "policy_key"};
 
 std::optional<std::uint32_t> pcr_from(const json& v) {
     if (!v.is_number_unsigned() || v.get<std::uint64_t>() >= 24) return std::nullopt;
@@ -210,6 +212,21 @@ Result<void> parse_nv_policy(const json& doc, CvmToken& t) {
     return {};
 }
 
+Result<void> parse_policy_key(const json& doc, CvmToken& t) {
+    if (!doc.contains("policy_key") || doc["policy_key"].is_null()) return {};
+    const json& k = doc["policy_key"];
+    if (!k.is_object() || k.size() != 2) return bad("policy_key", "expected {\"public\": base64, \"name\": hex}");
+    auto pub = b64_field(k, "public");
+    auto name = hex_field(k, "name", 34, 34);
+    if (!pub) return bad("policy_key.public", "not base64 of a TPM2B_PUBLIC");
+    if (!name) return bad("policy_key.name", "not hex of 34 bytes");
+    auto computed = tpm_object_name(*pub);
+    if (!computed || *computed != *name) return bad("policy_key.name", "is not the name of policy_key.public");
+    if (t.nv_policy) return bad("policy_key", "cannot be combined with nv_policy");
+    t.policy_key = PolicyKey{std::move(*pub), std::move(*name)};
+    return {};
+}
+
 json branches_json(const std::vector<PcrBranch>& branches) {
     json list = json::array();
     for (const auto& b : branches) {
@@ -224,7 +241,7 @@ json branches_json(const std::vector<PcrBranch>& branches) {
 Result<CvmToken> token_from_document(const json& doc) {
     if (!doc.is_object()) return bad("(document)", "not a JSON object");
     CvmToken t;
-    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin, parse_snp, parse_nv_policy}) {
+    for (auto step : {parse_header, parse_pcrs, parse_events, parse_pin, parse_snp, parse_nv_policy, parse_policy_key}) {
         if (auto r = step(doc, t); !r) return std::unexpected(r.error());
     }
     auto policy = hex_field(doc, "policy", 32, 32);
@@ -280,6 +297,7 @@ json token_to_json(const CvmToken& t) {
         if (!t.nv_policy->pending.empty()) n["pending"] = branches_json(t.nv_policy->pending);
         doc["nv_policy"] = std::move(n);
     }
+    if (t.policy_key) doc["policy_key"] = json{{"public", base64_encode(t.policy_key->public_blob)}, {"name", to_hex(t.policy_key->name)}};
     return doc;
 }
 

@@ -43,6 +43,8 @@ Result<Bytes> sealed_object_policy(const CvmToken& token) {
     Result<Bytes> digest = Bytes();
     if (token.nv_policy) {
         digest = policy_authorize_nv(kPolicyAlg, token.nv_policy->name);
+    } else if (token.policy_key) {
+        digest = policy_authorize(kPolicyAlg, token.policy_key->name, {});
     } else {
         PcrBranch values;
         for (std::uint32_t pcr : policy_pcrs(token)) {

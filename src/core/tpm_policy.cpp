@@ -12,6 +12,7 @@ constexpr std::uint32_t kCcPolicyOr = 0x00000171;
 constexpr std::uint32_t kCcPolicyAuthorizeNv = 0x00000192;
 constexpr std::uint32_t kCcPolicySecret = 0x00000151;
 constexpr std::uint32_t kCcPolicyCommandCode = 0x0000016C;
+constexpr std::uint32_t kCcPolicyAuthorize = 0x0000016A;
 constexpr std::size_t kMaxOrBranches = 8;  // TPM 2.0 Part 2, 10.9.2: TPML_DIGEST in PolicyOR
 constexpr std::uint8_t kSizeofSelect = 3;  // PC Client: 24 PCRs
 
@@ -94,6 +95,17 @@ Result<Bytes> policy_secret(HashAlg policy_alg, ByteView policy_digest, ByteView
     auto inner = hash_bytes(policy_alg, input);
     if (!inner) return inner;
     return hash_bytes(policy_alg, *inner);  // || policyRef (empty)
+}
+
+Result<Bytes> policy_authorize(HashAlg policy_alg, ByteView key_name, ByteView policy_ref) {
+    Bytes input = policy_initial(policy_alg);
+    append_be32(input, kCcPolicyAuthorize);
+    input.insert(input.end(), key_name.begin(), key_name.end());
+    auto inner = hash_bytes(policy_alg, input);
+    if (!inner) return inner;
+    Bytes outer = *inner;
+    outer.insert(outer.end(), policy_ref.begin(), policy_ref.end());
+    return hash_bytes(policy_alg, outer);
 }
 
 Result<Bytes> policy_command_code(HashAlg policy_alg, ByteView policy_digest, std::uint32_t code) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "../adapters/file/read_file.hpp"
+#include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/refusal.hpp"
 #include "cvmunlock/sealed_secret.hpp"
 #include "cvmunlock/token_policy.hpp"
@@ -110,6 +111,13 @@ Result<CvmToken> seal_for(tpm::TpmContext& tpm, const tpm::Srk& srk, const Enrol
     token.pcr_values = values;
     token.snp = std::move(snp);
     token.nv_policy = std::move(nv);
+    if (!rq.policy_key_pem.empty()) {
+        auto pub = rsa_public_key_to_tpm(rq.policy_key_pem);
+        if (!pub) return std::unexpected(pub.error().context("--policy-key"));
+        auto name = tpm_object_name(*pub);
+        if (!name) return std::unexpected(name.error());
+        token.policy_key = PolicyKey{std::move(*pub), std::move(*name)};
+    }
     auto auth = object_auth(rq, token);
     if (!auth) return std::unexpected(auth.error());
     auto policy = sealed_object_policy(token);

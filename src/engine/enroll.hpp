@@ -39,6 +39,8 @@ struct EnrollRequest {
     bool nv_policy = false;
     std::optional<std::uint32_t> nv_index;          // default: the first free handle of the range
     std::string state_dir = "/var/lib/cvmunlock";  // where the index's writer object is kept
+    // --policy-key: PEM of an RSA public key; seal under PolicyAuthorize by it (docs/updates.md).
+    std::string policy_key_pem;
     std::optional<SlotSelection> wipe_slots;        // --wipe-slot: planned first, carried out after enrolling
     Luks2Policy header_policy;
     std::optional<SnpRequirement> snp;  // --snp require: evidence kind, policy, VCEK (--vcek goes to snp_config)

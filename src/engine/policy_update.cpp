@@ -156,11 +156,13 @@ Result<std::vector<PcrBranch>> admitted_branches(tpm::TpmContext& tpm, const Cvm
 // the new normal.
 std::string not_admitted_message(const CvmToken& token, const PcrBranch& current, const std::vector<PcrBranch>& admitted) {
     std::string differ;
+    std::size_t n = 0;
     for (const auto& [pcr, value] : current) {
-        if (admitted.front().at(pcr) != value) differ += (differ.empty() ? "" : ", ") + std::to_string(pcr);
+        if (admitted.front().at(pcr) != value) differ += (n++ == 0 ? "" : ", ") + std::to_string(pcr);
     }
-    return "this boot is not one the vTPM's policy index admits (PCR " + differ + " (" +
-           std::string(hash_alg_name(token.pcr_bank)) + ") differs from the last admitted boot): update-policy "
+    return "this boot is not one the vTPM's policy index admits (" + std::string(n == 1 ? "PCR " : "PCRs ") + differ +
+           " (" + std::string(hash_alg_name(token.pcr_bank)) + ") " + (n == 1 ? "differs" : "differ") +
+           " from the last admitted boot): update-policy "
            "only extends the policy from an admitted boot; to bind the volume to this boot, enroll again with the "
            "recovery key (cvmunlock enroll --nv-policy --wipe-slot=cvmunlock)";
 }

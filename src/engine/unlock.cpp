@@ -50,7 +50,7 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
     if (!tokens) return std::unexpected(tokens.error());
     auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
     if (!tpm) return std::unexpected(refusal_from(tpm.error(), Reason::Unavailable));
-    UnsealContext ctx{**tpm, rq.pin, rq.eventlog_path, rq.snp};
+    UnsealContext ctx{**tpm, rq.pin, rq.eventlog_path, rq.snp, rq.policy_signatures};
     SecretBuffer key;
     auto opened = open_with_tokens(*volume, *tokens, ctx, &key);
     if (tpm_commands != nullptr) *tpm_commands = (*tpm)->command_codes();

@@ -29,6 +29,7 @@ struct UnlockRequest {
     PinSource pin;
     bool return_passphrase = false;    // --key-to-stdout: hand the checked keyslot passphrase back
     SnpGateConfig snp;                 // trust anchors and VCEK fallbacks for tokens that require SEV-SNP
+    std::vector<std::string> policy_signatures{kDefaultPolicySignatureDir};  // for --policy-key tokens
 };
 
 struct Unlocked {

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <filesystem>
 
 #include "../adapters/file/read_file.hpp"
+#include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/token_policy.hpp"
 #include "tpm/policy_index.hpp"
 #include "tpm/sealed_object.hpp"
@@ -40,6 +42,47 @@ std::optional<Refusal> check_token_consistency(const CvmToken& token, int token_
 }
 
 namespace {
+// The policy signature of the token's key for exactly these PCR values
+// (sealed PCRs and lock PCR, as the vTPM has them now), and how many of the
+// key's signatures were seen. Unreadable or malformed files are skipped: a
+// signature is only a candidate, the vTPM verifies it.
+struct SignatureSearch {
+    std::optional<PolicySignature> match;
+    std::size_t of_key = 0;
+};
+SignatureSearch find_signature(const CvmToken& token, const PcrValues& current, const std::vector<std::string>& paths) {
+    SignatureSearch out;
+    auto bank = current.find(token.pcr_bank);
+    if (bank == current.end() || !token.policy_key) return out;
+    std::vector<std::string> files;
+    for (const auto& p : paths) {
+        std::error_code ec;
+        if (std::filesystem::is_directory(p, ec)) {
+            for (const auto& e : std::filesystem::directory_iterator(p, ec)) {
+                if (e.path().extension() == ".json") files.push_back(e.path().string());
+            }
+        } else {
+            files.push_back(p);
+        }
+    }
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+        auto bytes = file::read_all(f, 64 * 1024);
+        if (!bytes) continue;
+        auto sig = policy_signature_from_json(std::string_view(reinterpret_cast<const char*>(bytes->data()), bytes->size()));
+        if (!sig || sig->key_name != token.policy_key->name || sig->bank != token.pcr_bank) continue;
+        ++out.of_key;
+        bool same = sig->values.size() == policy_pcrs(token).size();
+        for (std::uint32_t pcr : policy_pcrs(token)) {
+            auto now = bank->second.find(pcr);
+            auto signed_value = sig->values.find(pcr);
+            same = same && now != bank->second.end() && signed_value != sig->values.end() && now->second == signed_value->second;
+        }
+        if (same && !out.match) out.match = std::move(*sig);
+    }
+    return out;
+}
+
 std::optional<EventLog> load_log(const std::string& path) {
     if (path.empty()) return std::nullopt;
     auto bytes = file::read_all(path);
@@ -52,13 +95,15 @@ std::optional<EventLog> load_log(const std::string& path) {
 // The token's PCRs as the TPM has them now, against its (consistent) values:
 // the refusal with every change and the event that differs, or nullopt.
 Decision<std::optional<Refusal>> compare_pcrs_now(const CvmToken& token, int token_id, tpm::TpmContext& tpm,
-                                                  const std::string& eventlog_path) {
+                                                  const std::string& eventlog_path,
+                                                  const std::vector<std::string>& signatures = {kDefaultPolicySignatureDir}) {
     const auto pcrs = policy_pcrs(token);
     auto current = tpm.read_pcrs({{token.pcr_bank, std::set<std::uint32_t>(pcrs.begin(), pcrs.end())}});
     if (!current) return std::unexpected(with_token(refusal_from(current.error(), Reason::PcrChanged), token_id));
     auto log = load_log(eventlog_path);
     auto changes = explain_refusal(token, *current, log ? &*log : nullptr);
     if (changes.empty()) return std::optional<Refusal>();
+    if (token.policy_key && find_signature(token, *current, signatures).match) return std::optional<Refusal>();
     if (token.nv_policy) {
         // Any branch the index may admit will do; the first one (this boot's,
         // when the policy was last updated) explains a refusal.
@@ -128,11 +173,35 @@ Decision<SecretBuffer> object_auth(const CvmToken& token, int token_id, UnsealCo
 // The policy session the object needs. With a policy index: PolicyOR over
 // the branches the index holds (after an interrupted update-policy, the
 // index tells whether the old list or the pending one is in force).
-Decision<tpm::UnsealPolicy> unseal_policy(const CvmToken& token, int token_id, tpm::TpmContext& tpm) {
+Decision<tpm::UnsealPolicy> unseal_policy(const CvmToken& token, int token_id, UnsealContext& ctx) {
+    tpm::TpmContext& tpm = ctx.tpm;
     tpm::UnsealPolicy policy;
     policy.bank = token.pcr_bank;
     policy.pcrs = policy_pcrs(token);
     policy.auth_value = needs_auth_value(token);
+    if (token.policy_key) {
+        const auto pcrs = policy_pcrs(token);
+        auto current = tpm.read_pcrs({{token.pcr_bank, std::set<std::uint32_t>(pcrs.begin(), pcrs.end())}});
+        if (!current) return std::unexpected(with_token(refusal_from(current.error(), Reason::PcrChanged), token_id));
+        auto found = find_signature(token, *current, ctx.policy_signatures);
+        if (!found.match) {
+            std::string where;
+            for (const auto& p : ctx.policy_signatures) where += (where.empty() ? "" : ", ") + p;
+            Refusal r;
+            r.reason = Reason::PcrChanged;
+            r.token = token_id;
+            r.bank = token.pcr_bank;
+            r.changes = explain_refusal(token, *current, nullptr);
+            r.message = "no policy signature of the token's key admits this boot's PCR values (" +
+                        std::to_string(found.of_key) + " signature(s) of that key in " + where +
+                        ", none for these values)";
+            return std::unexpected(std::move(r));
+        }
+        auto approved = branch_policy(token.pcr_bank, found.match->values);
+        if (!approved) return std::unexpected(with_token(refusal_from(approved.error(), Reason::Internal), token_id));
+        policy.signed_policy = tpm::SignedPolicyRef{token.policy_key->public_blob, *approved, found.match->signature};
+        return policy;
+    }
     if (!token.nv_policy) return policy;
     const NvPolicy& nv = *token.nv_policy;
     const std::vector<PcrBranch>* in_force = &nv.branches;
@@ -184,7 +253,7 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
     if (!srk) return std::unexpected(srk.error());
     if (token.pin) {
         // Whoever types the PIN should not do it for a token that cannot unseal anyway.
-        auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path);
+        auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path, ctx.policy_signatures);
         if (!pcrs) return std::unexpected(pcrs.error());
         if (*pcrs) return std::unexpected(std::move(**pcrs));
     }
@@ -206,7 +275,7 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
     };
     auto auth = object_auth(token, token_id, ctx);
     if (!auth) return refused(std::move(auth.error()));
-    auto policy = unseal_policy(token, token_id, ctx.tpm);
+    auto policy = unseal_policy(token, token_id, ctx);
     if (!policy) return refused(std::move(policy.error()));
     auto sealed = tpm::unseal(ctx.tpm, *srk, {token.tpm_public, token.tpm_private}, *policy, *auth);
     if (!sealed) {
@@ -214,8 +283,11 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
         if (e.code == ErrorCode::PolicyRefused && tpm::is_auth_failure(e.native)) {
             return refused(auth_refusal(token, token_id, ctx.tpm, e));
         }
+        if (e.code == ErrorCode::PolicyRefused && token.policy_key) {
+            return refused(with_token(refuse(Reason::PcrChanged, e.message, e.native).error(), token_id));
+        }
         if (e.code == ErrorCode::PolicyRefused) {
-            auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path);
+            auto pcrs = compare_pcrs_now(token, token_id, ctx.tpm, ctx.eventlog_path, ctx.policy_signatures);
             if (!pcrs) return refused(std::move(pcrs.error()));
             if (*pcrs) {
                 (*pcrs)->native = e.native;

@@ -21,11 +21,17 @@ namespace cvmunlock::engine {
 // nullopt: no PIN available.
 using PinSource = std::function<std::optional<SecretBuffer>()>;
 
+// Where unlock looks for `sign-policy` files for tokens enrolled with
+// --policy-key (the initramfs hooks copy this directory into the initramfs).
+inline constexpr const char* kDefaultPolicySignatureDir = "/etc/cvmunlock/policy-signatures";
+
 struct UnsealContext {
     tpm::TpmContext& tpm;
     PinSource pin;                // may be empty: no PIN available
     std::string eventlog_path;    // replayed on a PCR refusal to name the event; may be missing
     SnpGateConfig snp;            // for tokens that require SEV-SNP
+    // Signature files or directories of them (*.json), for --policy-key tokens.
+    std::vector<std::string> policy_signatures{kDefaultPolicySignatureDir};
 };
 
 struct Unsealed {

@@ -16,6 +16,11 @@ kver=${kver#vmlinuz-}
 
 mib() { du -s --block-size=1M "$1" | cut -f1; }
 
+# /boot/vmlinuz and /boot/initrd.img name the kernel to boot (linux-base keeps
+# them there: configure_root.sh set link_in_boot).
+ln -sfn "vmlinuz-$kver" "$root/boot/vmlinuz"
+ln -sfn "initrd.img-$kver" "$root/boot/initrd.img"
+
 # ESP: shim as the removable-media boot loader, grub beside it, grub.cfg where
 # Debian's signed grub looks when booted from there.
 # linuxefi/initrdefi: Debian's grub starts the kernel through its EFI stub (which
@@ -25,11 +30,11 @@ mib() { du -s --block-size=1M "$1" | cut -f1; }
 cat >"$work/grub.cfg" <<CFG
 set timeout=0
 search --no-floppy --label cvmboot --set=root
-linuxefi /vmlinuz-$kver root=/dev/mapper/root ro console=ttyS0,115200 panic=-1
+linuxefi /vmlinuz root=/dev/mapper/root ro console=ttyS0,115200 panic=-1
 if [ -f /cvmimage-build-key.img ]; then
-	initrdefi /initrd.img-$kver /cvmimage-build-key.img
+	initrdefi /initrd.img /cvmimage-build-key.img
 else
-	initrdefi /initrd.img-$kver
+	initrdefi /initrd.img
 fi
 boot
 CFG
@@ -54,9 +59,9 @@ install -m 0400 "$root/etc/cryptsetup-keys.d/root.key" "$addon/etc/cryptsetup-ke
 chmod 0600 "$root/boot/cvmimage-build-key.img"
 
 # /boot: the kernel, the initramfs the image built and the first-boot initrd,
-# outside the encrypted root.
+# outside the encrypted root; room for a second kernel and its initramfs.
 boot=$work/boot.img
-boot_mib=$(( $(mib "$root/boot") + 48 ))
+boot_mib=$(( $(mib "$root/boot") * 2 + 64 ))
 mkfs.ext4 -q -L cvmboot -d "$root/boot" "$boot" "${boot_mib}M"
 rm -rf "${root:?}/boot/"*
 
@@ -64,7 +69,7 @@ rm -rf "${root:?}/boot/"*
 # LUKS2 header takes the 32 MiB (reencrypt --reduce-device-size).
 rootimg=$work/root.img
 install -m 0600 "$root/etc/cryptsetup-keys.d/root.key" "$out/build-key"
-root_mib=$(( $(mib "$root") * 5 / 4 + 256 ))
+root_mib=$(( $(mib "$root") * 5 / 4 + 768 ))  # room for the staged kernel's modules
 truncate -s "$((root_mib + 32))M" "$rootimg"
 mkfs.ext4 -q -L cvmroot -d "$root" "$rootimg" "${root_mib}M"
 cryptsetup reencrypt --encrypt --type luks2 --batch-mode --reduce-device-size 32M --uuid "$luks_uuid" \

@@ -29,7 +29,14 @@ step() {
 	step_start=$now
 }
 
-common=systemd,systemd-sysv,udev,kmod,e2fsprogs,openssl,linux-image-amd64,shim-signed,grub-efi-amd64-signed,cryptsetup,tpm2-tools,libtss2-tcti-device0
+# The kernel: the second-newest Debian kernel ABI the archive offers today; the
+# newest is staged in the image (/var/cache/cvmimage) for the kernel-update
+# scenario (issue 12). Both are chosen now, from what apt sees.
+mapfile -t abis < <(apt-cache pkgnames linux-image- | grep -E '^linux-image-[0-9.]+-[0-9]+-amd64$' | sort -V)
+((${#abis[@]} >= 2)) || { echo "build_image.sh: the archive offers fewer than two kernel ABIs: ${abis[*]}" >&2; exit 1; }
+kernel_now=${abis[-2]} kernel_next=${abis[-1]}
+echo "kernels: $kernel_now installed, $kernel_next staged"
+common=systemd,systemd-sysv,udev,kmod,e2fsprogs,openssl,$kernel_now,shim-signed,grub-efi-amd64-signed,cryptsetup,tpm2-tools,libtss2-tcti-device0
 case $variant in
 	dracut) packages=$common,dracut ;;
 	initramfs-tools) packages=$common,initramfs-tools,cryptsetup-initramfs ;;
@@ -80,6 +87,15 @@ tar -xf "$base" -C "$root"
 openssl req -x509 -newkey rsa:3072 -nodes -days 30 -subj /CN=cvmimage-operator-escrow \
 	-keyout "$out/escrow.key" -out "$out/escrow.pem" 2>/dev/null
 bash "$here/configure_root.sh" "$variant" "$root" "$out/escrow.pem"
+# The next kernel's package, downloaded once per cache (apt-get download: the
+# host's archive, as for the base).
+next_deb=$(ls "$cache/${kernel_next}"_*.deb 2>/dev/null | head -n 1 || true)
+if [ -z "$next_deb" ]; then
+	(cd "$cache" && apt-get download "$kernel_next" >"$out/download.log" 2>&1) || { tail -n 20 "$out/download.log"; exit 1; }
+	next_deb=$(ls "$cache/${kernel_next}"_*.deb | head -n 1)
+fi
+install -d "$root/var/cache/cvmimage"
+cp "$next_deb" "$root/var/cache/cvmimage/"
 cp "$deb" "$root/tmp/cvmunlock.deb"
 # apt inside the image (no network needed: every dependency is in the base);
 # installing the package fires the update-initramfs trigger, which dracut or

@@ -16,9 +16,22 @@
 #              nothing, the escrowed recovery key opens the root, the tokens
 #              are a cvmunlock token sealed to PCRs 4+7 and systemd's recovery
 #              token, and the recovery key never reached the console.
-#   sb-off     the same disk and vTPM, the same firmware with Secure Boot off:
-#              refused naming PCR 7 and the event, the recovery key typed at
-#              the prompt opens the root, the full userspace comes up.
+#   unpredicted-sb-off  the same disk and vTPM, the same firmware with Secure
+#              Boot off (a change nobody predicted): refused naming PCR 7 and
+#              the event, the recovery key typed at the prompt opens the root,
+#              `cvmunlock explain` in that boot names the SecureBoot event, and
+#              the after-boot policy update refuses to admit this boot.
+#   kernel-update  (the token was enrolled with --nv-policy) the same disk and
+#              vTPM, Secure Boot on: the vTPM opens the root; inside the guest
+#              the newer Debian kernel staged in the image is installed with
+#              apt, whose kernel hook admits the predicted next boot; the guest
+#              reboots into it with no prompt, its PCR 4 (read from the vTPM)
+#              is the predicted value and not the one the old policy admitted,
+#              and the after-boot update leaves only that boot admitted.
+#   grub       the same disk and vTPM: grub's configuration is changed inside the
+#              guest to start the previous kernel (/boot/vmlinuz.old),
+#              `cvmunlock update-policy --kernel /boot/vmlinuz.old` admits that
+#              boot, and it comes up with no prompt and the predicted PCR 4.
 # usage: image_test.sh SCENARIO VARIANT SOURCE_DIR BUILD_DIR
 set -uo pipefail
 scenario=$1 variant=$2 src=$3 build=$4
@@ -58,7 +71,7 @@ build_image() {
 	fi
 	flock -u "$lock"
 	inputs=$(cd "$src/tests/image" && cat "$deb" build_image.sh configure_root.sh assemble_disk.sh build-key-or-ask \
-		cvmimage-provision cvmimage-provision.service | sha256sum | cut -c1-16)
+		cvmimage-provision cvmimage-provision.service cvmimage-marker | sha256sum | cut -c1-16)
 	if [ ! -s "$work/disk.img" ] || [ "$(cat "$work/inputs" 2>/dev/null)" != "$inputs" ]; then
 		log "building the $variant image"
 		rm -f "$work/disk.img" "$work/inputs"
@@ -85,6 +98,55 @@ recovery_key() {
 		openssl cms -decrypt -inform PEM -inkey "$work/escrow.key" -recip "$work/escrow.pem" |
 		grep -oE '([cbdefghijklnrtuv]{8}-){7}[cbdefghijklnrtuv]{8}' | head -n 1
 	rm -f "$boot"
+}
+
+# update_scenario CUE TAG SECONDS: leaves CUE in /boot/cvmimage-scenario, boots
+# (Secure Boot on, the lifetime's vTPM): the vTPM opens the root with no
+# prompt, the guest makes the change (TAG-UPDATE/TAG-CHANGE lines), prints
+# what update-policy admitted (TAG-PREDICTED) and reboots; the next boot
+# comes up with no prompt (TAG-NEXT-BOOT-UP), runs the kernel it was meant
+# to, has the predicted PCR 4, which differs from the boot before (the old
+# policy alone would have refused it), and the after-boot update left only
+# it admitted. Sets run, before, now, next.
+update_scenario() {
+	local cue=$1 tag=$2 seconds=$3 predicted after
+	[ -s "$life/disk.img" ] || fail "no disk from the provisioning scenario"
+	# shellcheck disable=SC1091
+	. "$work/image.env"
+	# The cue for the guest: a file on /boot (which the host may write).
+	partition "$BOOT_OFFSET" "$BOOT_SIZE" "$life/boot.part"
+	printf '%s\n' "$cue" >"$life/scenario"
+	debugfs -w -R "write $life/scenario cvmimage-scenario" "$life/boot.part" >/dev/null 2>&1 ||
+		fail "could not leave the scenario file on /boot"
+	dd if="$life/boot.part" of="$life/disk.img" bs=1M oflag=seek_bytes seek="$BOOT_OFFSET" conv=notrunc status=none
+	rm -f "$life/boot.part"
+	run=$life/$cue
+	rm -rf "$run"
+	mkdir -p "$run"
+	ln -s ../tpm "$run/tpm"
+	VM_REBOOT=1 e2e_vm_start "$run" ovmf-secboot - - "$life/disk.img" "" || fail "QEMU did not start"
+	trap e2e_vm_stop EXIT
+	e2e_vm_expect 900 "USERSPACE-UP" "$prompt" "Kernel panic" || fail "the boot before the change did not come up"
+	[ "$VM_MATCHED" = "USERSPACE-UP" ] || fail "the boot before the change: $VM_MATCHED"
+	e2e_vm_expect "$seconds" "$tag-UPDATE REBOOTING" "$tag-CHANGE REBOOTING" "Kernel panic" ||
+		fail "the guest did not make the change"
+	[ "$VM_MATCHED" != "Kernel panic" ] || fail "the guest panicked"
+	tr -d '\r' <"$run/console.log" | grep -aE "$tag-|APT|PCR4" | cut -c1-240
+	before=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE 'PCR4 [0-9a-f]{64}' | cut -d' ' -f2)
+	predicted=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICTED" | grep -oE '"4":"[0-9a-f]{64}"' | cut -d'"' -f4)
+	grep -aq "$tag-PREDICTED exit=0" "$run/console.log" || fail "update-policy failed in the guest"
+	[ -n "$before" ] && [ -n "$predicted" ] || fail "no PCR 4 before the change or no prediction"
+	next=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE 'REBOOTING into [^ ]+' | cut -d' ' -f3)
+	e2e_vm_expect 1200 "$tag-NEXT-BOOT-UP" "$prompt" "Kernel panic" || fail "the boot after the change did not come up"
+	[ "$VM_MATCHED" = "$tag-NEXT-BOOT-UP" ] || fail "after the change: $VM_MATCHED"
+	after=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-NEXT-BOOT-UP")
+	log "after the change: $after"
+	now=$(grep -oE 'PCR4 [0-9a-f]{64}' <<<"$after" | cut -d' ' -f2)
+	[[ $after == *"kernel=$next "* ]] || fail "the guest did not boot $next: $after"
+	[ "$now" = "$predicted" ] || fail "PCR 4 of the boot after the change ($now) is not the predicted $predicted"
+	# The old policy admitted only PCR 4 = $before: alone, it would have refused this boot.
+	[ "$now" != "$before" ] || fail "PCR 4 did not change: the change proves nothing"
+	[[ $after == *"branches=1"* ]] || fail "the after-boot update did not leave only this boot admitted: $after"
 }
 
 case $scenario in
@@ -162,7 +224,7 @@ build-key-wiped)
 	rm -f "$header"
 	log "PASS: $variant image: the build-time key opens nothing, the escrowed recovery key opens the root"
 	;;
-sb-off)
+unpredicted-sb-off)
 	[ -s "$life/disk.img" ] || fail "no disk from the provisioning scenario"
 	rk=$(recovery_key)
 	[ -n "$rk" ] || fail "no recovery key in the escrow on /boot"
@@ -185,7 +247,24 @@ sb-off)
 	[[ $refusal == *"first differing event"*"EV_EFI_VARIABLE_DRIVER_CONFIG"*"SecureBoot"* ]] ||
 		fail "the refusal does not name the Secure Boot event"
 	! grep -aqF "$rk" "$run/console.log" || fail "the recovery key was echoed to the console"
-	log "PASS: $variant image: Secure Boot off refused naming the event; the recovery key opened the root"
+	# In the boot the recovery key opened: `explain` lists the SecureBoot event
+	# as this boot's, and the after-boot update does not admit this boot.
+	grep -a 'CVMIMAGE\[3\] EXPLAIN' "$run/console.log" | tr -d '\r' | head -n 12
+	grep -aqE 'CVMIMAGE\[3\] EXPLAIN .*advisory' "$run/console.log" || fail "explain did not say it is advisory"
+	grep -aqE 'CVMIMAGE\[3\] EXPLAIN +\+ #[0-9]+ EV_EFI_VARIABLE_DRIVER_CONFIG.*SecureBoot' "$run/console.log" ||
+		fail "explain did not name the SecureBoot event"
+	grep -aqE "CVMIMAGE\[3\] JOURNAL.*this boot is not one the vTPM's policy index admits \(PCRs? [0-9, ]*7 " "$run/console.log" ||
+		fail "the after-boot policy update did not refuse the Secure-Boot-off boot"
+	log "PASS: $variant image: Secure Boot off refused naming the event; the recovery key opened the root; explain named it"
+	;;
+kernel-update)
+	update_scenario kernel-update KERNEL 2400
+	grep -aqE 'KERNEL-UPDATE apt exit=0' "$run/console.log" || fail "apt did not install the kernel"
+	log "PASS: $variant image: kernel $KVER -> $next installed by apt; the next boot's PCR 4 was predicted ($now, was $before) and it unlocked with no prompt"
+	;;
+grub)
+	update_scenario grub-old-kernel GRUB 900
+	log "PASS: $variant image: grub.cfg changed to start $next; update-policy predicted PCR 4 ($now, was $before); it unlocked with no prompt"
 	;;
 *) fail "unknown scenario $scenario" ;;
 esac

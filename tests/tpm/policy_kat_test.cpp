@@ -6,6 +6,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/tpm_policy.hpp"
 #include "process.hpp"
 #include "swtpm.hpp"
@@ -132,6 +133,35 @@ TEST_F(PolicyKat, PolicySecretThenCommandCodeMatchesATrialSession) {
     auto with_cc = policy_command_code(HashAlg::Sha256, *ours, kCcNvWrite);
     ASSERT_TRUE(with_cc.has_value());
     EXPECT_EQ(to_hex(*with_cc), to_hex(read("policy.dat")));
+}
+
+// --policy-key: the RSA key as cvmunlock hands it to TPM2_LoadExternal has the
+// name tpm2_loadexternal gives the same PEM key (same public area), and
+// PolicyAuthorize by that name matches a trial session.
+TEST_F(PolicyKat, PolicyAuthorizeAndTheKeyNameMatchTpm2Tools) {
+    const std::string t = swtpm.tcti();
+    ASSERT_EQ(run_process({"openssl", "genrsa", "-out", path("k.pem"), "2048"}).exit_code, 0);
+    ASSERT_EQ(run_process({"openssl", "rsa", "-in", path("k.pem"), "-pubout", "-out", path("k.pub")}).exit_code, 0);
+    auto r = run_process({"tpm2_loadexternal", "-T", t, "-C", "o", "-G", "rsa:rsassa-sha256:null", "-a", "sign|userwithauth", "-u", path("k.pub"),
+                          "-n", path("name.bin"), "-c", path("k.ctx")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    run_process({"tpm2_flushcontext", "-T", t, "-t"});
+    const Bytes pem = read("k.pub");
+    auto pub = rsa_public_key_to_tpm(std::string_view(reinterpret_cast<const char*>(pem.data()), pem.size()));
+    ASSERT_TRUE(pub.has_value()) << pub.error().message;
+    auto name = tpm_object_name(*pub);
+    ASSERT_TRUE(name.has_value());
+    EXPECT_EQ(to_hex(*name), to_hex(read("name.bin")));
+
+    write("approved.bin", Bytes(32, 0x5a));
+    ASSERT_EQ(run_process({"tpm2_startauthsession", "-T", t, "-S", path("s.ctx")}).exit_code, 0);
+    r = run_process({"tpm2_policyauthorize", "-T", t, "-S", path("s.ctx"), "-L", path("policy.dat"), "-i",
+                     path("approved.bin"), "-n", path("name.bin")});
+    run_process({"tpm2_flushcontext", "-T", t, path("s.ctx")});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    auto ours = policy_authorize(HashAlg::Sha256, *name, {});
+    ASSERT_TRUE(ours.has_value());
+    EXPECT_EQ(to_hex(*ours), to_hex(read("policy.dat")));
 }
 
 }  // namespace

@@ -67,7 +67,8 @@ cvmunlock_install_tree() {
 	done < <(find "$dracutsysrootdir$dir" -type f -print0)
 }
 
-# cvmunlock_install_units: the cvmunlock-* units installed on the build host,
+# cvmunlock_install_units: the cvmunlock-* units installed on the build host
+# (but the after-boot policy update),
 # enabled in the initrd as their [Install] sections say (templates are pulled
 # in by their sockets or by crypttab and are not enabled themselves).
 cvmunlock_install_units() {
@@ -75,6 +76,8 @@ cvmunlock_install_units() {
 	for unit in "$dracutsysrootdir$systemdsystemunitdir"/cvmunlock-*; do
 		[[ -f $unit ]] || continue
 		name=${unit##*/}
+		# Runs in the real root after boot (it needs /var/lib/cvmunlock), never in the initrd.
+		[[ $name == cvmunlock-update-policy.service ]] && continue
 		inst_simple "$systemdsystemunitdir/$name" || return 1
 		[[ $name == *@.* ]] && continue
 		grep -q '^\[Install\]' "$unit" || continue

@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/tpm_policy.hpp"
 #include "esys_ptr.hpp"
 #include "nv_index.hpp"
@@ -71,25 +72,7 @@ Result<SealedBlob> create_policy_writer(TpmContext& tpm, const Srk& srk) {
     return blob;
 }
 
-Result<Bytes> object_name(const Bytes& public_blob) {
-    TPM2B_PUBLIC pub{};
-    size_t off = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(public_blob.data(), public_blob.size(), &off, &pub) != 0 || off != public_blob.size()) {
-        return fail(ErrorCode::InvalidInput, "not a TPM2B_PUBLIC");
-    }
-    if (pub.publicArea.nameAlg != TPM2_ALG_SHA256) return fail(ErrorCode::InvalidInput, "object name algorithm is not sha256");
-    Bytes area(sizeof(TPMT_PUBLIC));
-    size_t len = 0;
-    if (Tss2_MU_TPMT_PUBLIC_Marshal(&pub.publicArea, area.data(), area.size(), &len) != 0) {
-        return fail(ErrorCode::Internal, "marshaling TPMT_PUBLIC");
-    }
-    area.resize(len);
-    auto digest = hash_bytes(HashAlg::Sha256, area);
-    if (!digest) return digest;
-    Bytes name{0x00, 0x0B};
-    name.insert(name.end(), digest->begin(), digest->end());
-    return name;
-}
+Result<Bytes> object_name(const Bytes& public_blob) { return tpm_object_name(public_blob); }
 
 Result<std::uint32_t> define_policy_index(TpmContext& tpm, ByteView writer_name, std::optional<std::uint32_t> wanted) {
     auto policy = write_policy(writer_name);

@@ -164,6 +164,57 @@ Result<void> authorize_nv_steps(TpmContext& tpm, const Session& session, const U
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyAuthorizeNV", rc));
     return {};
 }
+// TPM2_LoadExternal of the signing key (owner hierarchy: a ticket from the
+// null hierarchy would not count), TPM2_VerifySignature of the policy it
+// signed, TPM2_PolicyAuthorize with the ticket.
+Result<void> authorize_signed_steps(TpmContext& tpm, const Session& session, const SignedPolicyRef& signed_policy) {
+    ESYS_CONTEXT* esys = tpm.esys();
+    TPM2B_PUBLIC pub{};
+    size_t off = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(signed_policy.key_public.data(), signed_policy.key_public.size(), &off, &pub) != 0) {
+        return fail(ErrorCode::InvalidInput, "cvmunlock token: policy_key.public is not a TPM2B_PUBLIC");
+    }
+    ESYS_TR key_tr = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_LoadExternal(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, nullptr, &pub, ESYS_TR_RH_OWNER, &key_tr);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "TPM2_LoadExternal (the policy key)", rc));
+    ObjectHandle key(esys, key_tr, true);
+    auto digest = hash_bytes(HashAlg::Sha256, signed_policy.approved);
+    if (!digest) return std::unexpected(digest.error());
+    TPM2B_DIGEST d{};
+    d.size = static_cast<UINT16>(digest->size());
+    std::memcpy(d.buffer, digest->data(), digest->size());
+    TPMT_SIGNATURE sig{};
+    sig.sigAlg = TPM2_ALG_RSASSA;
+    sig.signature.rsassa.hash = TPM2_ALG_SHA256;
+    if (signed_policy.signature.size() > sizeof sig.signature.rsassa.sig.buffer) {
+        return fail(ErrorCode::InvalidInput, "policy signature too long");
+    }
+    sig.signature.rsassa.sig.size = static_cast<UINT16>(signed_policy.signature.size());
+    std::memcpy(sig.signature.rsassa.sig.buffer, signed_policy.signature.data(), signed_policy.signature.size());
+    TPMT_TK_VERIFIED* ticket_raw = nullptr;
+    rc = Esys_VerifySignature(esys, key.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &d, &sig, &ticket_raw);
+    EsysPtr<TPMT_TK_VERIFIED> ticket(ticket_raw);
+    if (rc != TSS2_RC_SUCCESS) {
+        Error e = esys_error(esys, "TPM2_VerifySignature", rc);
+        e.code = ErrorCode::PolicyRefused;
+        e.message = "the vTPM refused the policy signature: it is not the policy key's signature of these PCR values (" +
+                    e.message + ")";
+        return std::unexpected(e);
+    }
+    TPM2B_NAME* name_raw = nullptr;
+    if (rc = Esys_TR_GetName(esys, key.get(), &name_raw); rc != TSS2_RC_SUCCESS) {
+        return std::unexpected(esys_error(esys, "reading the policy key's name", rc));
+    }
+    EsysPtr<TPM2B_NAME> name(name_raw);
+    TPM2B_DIGEST approved{};
+    approved.size = static_cast<UINT16>(signed_policy.approved.size());
+    std::memcpy(approved.buffer, signed_policy.approved.data(), signed_policy.approved.size());
+    TPM2B_NONCE no_ref{};
+    rc = Esys_PolicyAuthorize(esys, session.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &approved, &no_ref,
+                              name.get(), ticket.get());
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyAuthorize", rc));
+    return {};
+}
 }  // namespace
 
 Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
@@ -186,6 +237,9 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     TSS2_RC rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyPCR", rc));
     if (auto r = authorize_nv_steps(tpm, *session, policy); !r) return std::unexpected(r.error());
+    if (policy.signed_policy) {
+        if (auto r = authorize_signed_steps(tpm, *session, *policy.signed_policy); !r) return std::unexpected(r.error());
+    }
     if (policy.auth_value) {
         rc = Esys_PolicyAuthValue(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
         if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyAuthValue", rc));

@@ -35,11 +35,18 @@ struct PolicyIndexRef {
     Bytes name;  // the index's name the object's policy names
 };
 
+struct SignedPolicyRef {
+    Bytes key_public;  // marshaled TPM2B_PUBLIC of the signing key
+    Bytes approved;    // the PolicyPCR digest it signed
+    Bytes signature;   // RSASSA-SHA256 over SHA-256(approved)
+};
+
 struct UnsealPolicy {
     HashAlg bank = HashAlg::Sha256;
     std::vector<std::uint32_t> pcrs;  // every PCR of the policy, ascending (lock PCR included)
     std::vector<Bytes> or_branches;   // 2..8: PolicyOR over them follows PolicyPCR
     std::optional<PolicyIndexRef> nv; // PolicyAuthorizeNV on this index follows
+    std::optional<SignedPolicyRef> signed_policy;  // or PolicyAuthorize with this signature
     bool auth_value = false;          // PolicyAuthValue comes last
 };
 

@@ -20,7 +20,8 @@ inline std::string command_name(std::uint32_t cc) {
         {0x17F, "PolicyPCR"},    {0x182, "PCR_Extend"},    {0x144, "Startup"},      {0x148, "Certify"},
         {0x14E, "NV_Read"},      {0x169, "NV_ReadPublic"}, {0x16C, "PolicyCommandCode"}, {0x189, "PolicyGetDigest"},
         {0x171, "PolicyOR"},     {0x192, "PolicyAuthorizeNV"}, {0x151, "PolicySecret"}, {0x137, "NV_Write"},
-        {0x12A, "NV_DefineSpace"}, {0x122, "NV_UndefineSpace"},
+        {0x12A, "NV_DefineSpace"}, {0x122, "NV_UndefineSpace"}, {0x167, "LoadExternal"}, {0x177, "VerifySignature"},
+        {0x16A, "PolicyAuthorize"},
     };
     for (const auto& n : kNames) {
         if (n.cc == cc) return n.name;
