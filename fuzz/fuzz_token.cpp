@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <string_view>
 
+#include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/token.hpp"
 #include "cvmunlock/token_policy.hpp"
 #include "fuzz_support.hpp"
@@ -13,7 +14,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using namespace cvmunlock;
     using fuzz::require;
     if (size > fuzz::kMaxInputSize) return fuzz::kRejectInput;
-    auto token = token_from_json(std::string_view(reinterpret_cast<const char*>(data), size));
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    // A sign-policy file is JSON from wherever --policy-signature points: the same rules.
+    if (auto sig = policy_signature_from_json(text); sig) {
+        auto again = policy_signature_from_json(policy_signature_to_json(*sig).dump());
+        require(again.has_value(), "a written policy signature does not read back");
+    } else {
+        require(sig.error().code == ErrorCode::InvalidInput, "policy signature rejected other than as invalid input");
+    }
+    auto token = token_from_json(text);
     if (!token) {
         require(token.error().code == ErrorCode::InvalidInput, "token rejected other than as invalid input");
         return 0;
