@@ -1,6 +1,8 @@
-// `cvmunlock update-policy DEVICE [--update CURRENT:NEXT]... [--kernel NEXT]`:
+// The commands that admit a new boot without a passphrase (docs/updates.md):
+// `cvmunlock update-policy DEVICE [--update CURRENT:NEXT]... [--kernel NEXT]`
 // admits this boot (and the predicted next one) in a --nv-policy token's
-// policy index, dropping every other branch.
+// policy index, dropping every other branch; `cvmunlock sign-policy` signs one
+// boot's PCR values for --policy-key tokens.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
