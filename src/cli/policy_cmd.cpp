@@ -108,9 +108,11 @@ int signed_values(const SignPolicyOptions& o, HashAlg bank, PcrBranch& out) {
     if (!pcrs || pcrs->empty()) return usage_error("--pcrs: \"" + o.pcrs + "\" is not a list of PCRs 0..23");
     PcrBranch literal;
     for (const auto& v : o.pcr_values) {
-        if (!parse_pcr_value(v, bank, literal) || !pcrs->contains(literal.rbegin()->first)) {
+        PcrBranch one;
+        if (!parse_pcr_value(v, bank, one) || !pcrs->contains(one.begin()->first)) {
             return usage_error("--pcr-value: \"" + v + "\" is not N:" + o.bank + "=HEX for a PCR of --pcrs");
         }
+        literal.insert_or_assign(one.begin()->first, std::move(one.begin()->second));
     }
     std::optional<ReplayResult> replayed;
     if (!o.from_eventlog.empty()) {
@@ -125,12 +127,12 @@ int signed_values(const SignPolicyOptions& o, HashAlg bank, PcrBranch& out) {
             out[pcr] = l->second;
             continue;
         }
-        const auto bank_values = replayed ? replayed->banks.find(bank) : decltype(replayed->banks.end()){};
-        if (!replayed || bank_values == replayed->banks.end() || !bank_values->second.contains(pcr)) {
+        const auto* values = replayed && replayed->banks.contains(bank) ? &replayed->banks.at(bank) : nullptr;
+        if (values == nullptr || !values->contains(pcr)) {
             return report_error("sign-policy", Error(ErrorCode::NotFound, "no value for PCR " + std::to_string(pcr) +
                                                                             ": give --pcr-value or --from-eventlog with its events"));
         }
-        out[pcr] = bank_values->second.at(pcr);
+        out[pcr] = values->at(pcr);
     }
     if (o.lock_pcr != "none") {
         auto lock = parse_pcr_list(o.lock_pcr);
@@ -170,9 +172,8 @@ void add_sign_policy_command(CLI::App& app, int& exit_code) {
     cmd->add_option("--private-key", o->private_key, "RSA private key (PEM), kept by whoever admits boots")->required();
     cmd->add_option("--pcrs", o->pcrs, "The token's sealed PCRs, e.g. 4,7")->capture_default_str();
     add_pcr_bank_option(cmd, o->bank, "PCR bank: sha256 or sha384");
-    CLI::Option* literal = cmd->add_option("--pcr-value", o->pcr_values, "PCR N's value: N:BANK=HEX (repeatable)");
-    cmd->add_option("--from-eventlog", o->from_eventlog, "Sign the values this event log replays to (e.g. a predicted boot's)");
-    (void)literal;
+    cmd->add_option("--pcr-value", o->pcr_values, "PCR N's value: N:BANK=HEX (repeatable)");
+    cmd->add_option("--from-eventlog", o->from_eventlog, "Sign the values this event log replays to (a reference boot's)");
     cmd->add_option("--lock-pcr", o->lock_pcr, "The token's lock PCR, signed at its boot value, or none")->capture_default_str();
     cmd->add_option("--output", o->output, "Where to write the signature (default stdout); unlock reads "
                                            "/etc/cvmunlock/policy-signatures/*.json");

@@ -19,12 +19,13 @@ Refusal with_token(Refusal r, int token_id) {
     return r;
 }
 
-// The token is host-writable: its policy digest must be the sealed object's,
-// and its PCR values, PIN and SEV-SNP objects must give that digest. Then the
-// PCR values it lists are the ones the vTPM enforces, and the PCR check before
-// a PIN prompt, and the explanation of a refusal, can rely on them.
 }  // namespace
 
+// The token is host-writable: its policy digest must be the sealed object's,
+// and its own fields (PCR values or policy index or policy key, PIN, SEV-SNP
+// object) must give that digest (sealed_object_policy). With PCR values the
+// vTPM enforces exactly those; a policy index's branch list is checked by
+// the vTPM at unseal (and by update-policy against the index).
 std::optional<Refusal> check_token_consistency(const CvmToken& token, int token_id) {
     auto object = tpm::object_policy(token.tpm_public);
     if (!object) return with_token(refusal_from(object.error(), Reason::HeaderAltered), token_id);

@@ -92,5 +92,18 @@ TEST_F(SignedPolicy, ASignatureOverOtherValuesOrByAnotherKeyIsRefusedByTheVtpm) 
     EXPECT_TRUE(opens(image, key_file)) << "the passphrase still opens";
 }
 
+// A --pcr-value for a PCR outside --pcrs is a usage error wherever it comes,
+// never silently signed or dropped.
+TEST_F(SignedPolicy, APcrValueOutsideThePcrsIsAUsageError) {
+    const std::string zero(64, '0');
+    for (const auto& order : {std::vector<std::string>{"7:sha256=" + zero, "4:sha256=" + zero},
+                              std::vector<std::string>{"4:sha256=" + zero, "7:sha256=" + zero}}) {
+        auto r = cli({"sign-policy", "--private-key", path("vendor.key"), "--pcrs", "7", "--pcr-value", order[0],
+                      "--pcr-value", order[1]});
+        EXPECT_EQ(r.exit_code, 2) << show(r);
+        EXPECT_TRUE(contains(r.err, "\"4:sha256=")) << r.err;
+    }
+}
+
 }  // namespace
 }  // namespace cvmunlock::unlock_test
