@@ -43,6 +43,7 @@ _cvmunlock() {
             compopt -o nospace 2>/dev/null
             return ;;
         --pcr-bank) COMPREPLY=($(compgen -W "sha256 sha384" -- "$cur")); return ;;
+        --efi-variable) COMPREPLY=($(compgen -W "db dbx KEK PK" -- "$cur")); return ;;
         --snp) COMPREPLY=($(compgen -W "require off" -- "$cur")); return ;;
         --snp-evidence) COMPREPLY=($(compgen -W "auto sev-guest tsm azure-hcl" -- "$cur")); return ;;
         --smt|--single-socket) COMPREPLY=($(compgen -W "on off" -- "$cur")); return ;;

@@ -37,7 +37,7 @@ for f in ./usr/bin/cvmunlock \
          ./usr/share/man/man5/cvmunlock-token.5.gz ./usr/share/bash-completion/completions/cvmunlock \
          ./usr/share/cvmunlock/amd-roots/ask_ark_milan.pem \
          ./lib/systemd/system/cvmunlock-update-policy.service ./usr/lib/cvmunlock/update-policy-all \
-         ./etc/kernel/postinst.d/zzz-cvmunlock; do
+         ./etc/kernel/postinst.d/zzz-cvmunlock ./etc/initramfs/post-update.d/zzz-cvmunlock; do
     grep -qxF -- "$f" <<<"$contents" || { echo "FAIL: the package lacks $f"; status=1; }
 done
 # (Read whole first: grep -q would close the pipe early, and pipefail would count dpkg-deb's SIGPIPE.)
@@ -51,6 +51,12 @@ if ! grep -qs 'cvmunlock-update-policy.service' "$out/control/postinst"; then
     echo "FAIL: the postinst does not enable cvmunlock-update-policy.service"
     status=1
 fi
+# shim's and grub's EFI images: the trigger, and the postinst that answers it.
+for path in /usr/lib/shim /usr/lib/grub/x86_64-efi-signed; do
+    grep -qsx "interest-noawait $path" "$out/control/triggers" || { echo "FAIL: no dpkg trigger on $path"; status=1; }
+done
+grep -qs 'update-policy-all --esp /boot/efi' "$out/control/postinst" ||
+    { echo "FAIL: the postinst does not answer the trigger"; status=1; }
 
 echo "== man pages"
 tmp=$(mktemp -d)

@@ -27,8 +27,7 @@ namespace cvmunlock::cli {
 namespace {
 struct UpdatePolicyOptions {
     std::string device, log = kDefaultEventLog, state_dir = engine::kDefaultStateDir;
-    std::vector<std::string> updates;
-    std::string kernel;
+    UpdateSpecs updates;
     std::optional<int> token;
     TpmOptions tpm;
     bool json = false;
@@ -43,7 +42,7 @@ OutJson branch_json(const PcrBranch& b) {
 int run_update_policy(const UpdatePolicyOptions& o) {
     begin_output("update-policy", o.json);
     LoadedUpdates loaded;
-    if (int rc = load_updates("update-policy", o.updates, o.kernel, loaded); rc != kExitOk) return rc;
+    if (int rc = load_updates("update-policy", o.updates, o.log, loaded); rc != kExitOk) return rc;
     auto target = tpm_target(o.tpm);
     if (!target) return report_error("update-policy", target.error());
     engine::PolicyUpdateRequest rq;
@@ -187,7 +186,7 @@ void add_update_policy_command(CLI::App& app, int& exit_code) {
         "update-policy", "Admit this boot, and the next one predicted from the images about to change, in the "
                          "policy index of a token enrolled with --nv-policy (no passphrase needed)");
     cmd->add_option("device", o->device, "LUKS2 device or image file")->required();
-    add_update_options(cmd, o->updates, o->kernel);
+    add_update_options(cmd, o->updates);
     add_eventlog_option(cmd, o->log, "This boot's event log (binary_bios_measurements format)");
     cmd->add_option("--token", o->token, "The --nv-policy token to update (default: the only one)")->check(CLI::Range(0, 31));
     cmd->add_option("--state-dir", o->state_dir, "Where enroll --nv-policy kept the policy writer")->capture_default_str();

@@ -208,7 +208,7 @@ int run_enroll(const EnrollOptions& o) {
 }
 
 struct WipeOptions {
-    std::string device, unlock_key_file, eventlog = kDefaultEventLog;
+    std::string device, unlock_key_file, eventlog = kDefaultEventLog, state_dir = "/var/lib/cvmunlock";
     std::optional<int> token;
     TpmOptions tpm;
     bool json = false;
@@ -223,6 +223,7 @@ int run_wipe(const WipeOptions& o) {
     rq.tcti = target->tcti;
     rq.limits = target->limits;
     rq.eventlog_path = o.eventlog;
+    rq.state_dir = o.state_dir;
     if (!o.unlock_key_file.empty()) {
         auto key = read_secret_file(o.unlock_key_file);
         if (!key) return report_error("wipe", key.error());
@@ -300,6 +301,9 @@ void add_volume_commands(CLI::App& app, int& exit_code) {
                   "is not removed and still unseals)");
     add_tpm_options(w, wo.tpm);
     w->add_option("--eventlog", wo.eventlog, "Event log used to name what changed on a refusal")->capture_default_str();
+    w->add_option("--state-dir", wo.state_dir,
+                  "Where enroll --nv-policy kept the policy writers: a removed token's policy index goes with its "
+                  "writer file")->capture_default_str();
     w->add_flag("--json", wo.json, "Machine-readable output (docs/json.md)");
     w->footer(kExitCodeHelp);
     w->final_callback([&exit_code]() { exit_code = run_wipe(wo); });

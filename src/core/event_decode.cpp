@@ -77,9 +77,10 @@ json text_or_hex(ByteView data) {
     return json{{"summary", std::to_string(data.size()) + " bytes"}, {"size", data.size()}};
 }
 
-// UEFI 2.10 section 10.3: walks a device path and keeps media file-path nodes as text.
-std::string device_path_text(ByteView path) {
-    std::string out;
+// UEFI 2.10 section 10.3: calls node(type, subtype, body) for each node of a
+// device path up to its end node (or the first node that does not fit).
+template <class Node>
+void walk_device_path(ByteView path, Node&& node) {
     Reader r(path);
     while (r.remaining() >= 4) {
         std::uint8_t type = 0;
@@ -91,15 +92,26 @@ std::string device_path_text(ByteView path) {
         ByteView body;
         if (len < 4 || !r.take(len - 4u, body)) break;
         if (type == 0x7f) break;  // end of device path
+        node(type, subtype, body);
+    }
+}
+
+constexpr std::uint8_t kMediaDevicePath = 0x04;
+constexpr std::uint8_t kMediaFilePath = 0x04;
+
+// A device path as text: media file-path nodes as their path, others as node(type,subtype).
+std::string device_path_text(ByteView path) {
+    std::string out;
+    walk_device_path(path, [&out](std::uint8_t type, std::uint8_t subtype, ByteView body) {
         if (!out.empty()) out += "/";
-        if (type == 0x04 && subtype == 0x04) {
+        if (type == kMediaDevicePath && subtype == kMediaFilePath) {
             out += utf16_bytes_to_utf8(body);
         } else {
             char buf[24];
             std::snprintf(buf, sizeof buf, "node(%u,%u)", type, subtype);
             out += buf;
         }
-    }
+    });
     return out;
 }
 
@@ -187,20 +199,26 @@ json decode_variable(const Event& ev) {
     return j;
 }
 
-json decode_image_load(const Event& ev) {
-    // UEFI_IMAGE_LOAD_EVENT: ImageLocationInMemory(8) ImageLengthInMemory(8)
-    // ImageLinkTimeAddress(8) LengthOfDevicePath(8) DevicePath[]
+// UEFI_IMAGE_LOAD_EVENT's device path, or nullopt when the data does not fit.
+std::optional<ByteView> image_load_device_path(const Event& ev, std::uint64_t& length) {
+    // ImageLocationInMemory(8) ImageLengthInMemory(8) ImageLinkTimeAddress(8) LengthOfDevicePath(8) DevicePath[]
     Reader r(ev.data);
     std::uint64_t location = 0;
-    std::uint64_t length = 0;
     std::uint64_t link = 0;
     std::uint64_t path_len = 0;
     ByteView path;
     if (!r.u64(location) || !r.u64(length) || !r.u64(link) || !r.u64(path_len) || path_len > r.remaining() ||
         !r.take(static_cast<std::size_t>(path_len), path)) {
-        return malformed("UEFI_IMAGE_LOAD_EVENT", ev.data.size());
+        return std::nullopt;
     }
-    const std::string text = device_path_text(path);
+    return path;
+}
+
+json decode_image_load(const Event& ev) {
+    std::uint64_t length = 0;
+    auto path = image_load_device_path(ev, length);
+    if (!path) return malformed("UEFI_IMAGE_LOAD_EVENT", ev.data.size());
+    const std::string text = device_path_text(*path);
     return json{{"summary", text.empty() ? "image of " + std::to_string(length) + " bytes" : text},
                 {"image_length", length},
                 {"device_path", text}};
@@ -336,6 +354,18 @@ json decode_event_data(const Event& ev) {
     }
     j["summary"] = std::move(summary);
     return j;
+}
+
+std::optional<std::string> image_file_path(const Event& event) {
+    if (event.type != event_type::kEfiBootServicesApplication) return std::nullopt;
+    std::uint64_t length = 0;
+    auto path = image_load_device_path(event, length);
+    if (!path) return std::nullopt;
+    std::optional<std::string> file;
+    walk_device_path(*path, [&file](std::uint8_t type, std::uint8_t subtype, ByteView body) {
+        if (type == kMediaDevicePath && subtype == kMediaFilePath) file = utf16_bytes_to_utf8(body);
+    });
+    return file;
 }
 
 std::string describe_event(const EventLog& log, std::size_t index) {

@@ -211,11 +211,37 @@ Result<NewSeal> seal_new_secret(tpm::TpmContext& tpm, const EnrollRequest& rq, l
         if (!index) return std::unexpected(index.error().context("--nv-policy"));
         nv = std::move(*index);
     }
+    const std::optional<std::uint32_t> index = nv ? std::optional<std::uint32_t>(nv->index) : std::nullopt;
     auto token = seal_for(tpm, *srk, rq, out.sealed_data, *values, std::move(*snp), std::move(nv));
-    if (!token) return std::unexpected(token.error());
+    if (!token) {
+        if (index) (void)release_policy_indexes(tpm, {*index}, rq.state_dir, volume.uuid());
+        return std::unexpected(token.error());
+    }
     out.token = std::move(*token);
     return out;
 }
+
+// A policy index enroll defined goes again (with its writer file) if enroll
+// fails before the token that uses it is on the volume.
+class NewIndexGuard {
+public:
+    NewIndexGuard(tpm::TpmContext& tpm, const CvmToken& token, const std::string& state_dir, std::string uuid)
+        : tpm_(tpm), state_dir_(state_dir), uuid_(std::move(uuid)) {
+        if (token.nv_policy) index_ = token.nv_policy->index;
+    }
+    NewIndexGuard(const NewIndexGuard&) = delete;
+    NewIndexGuard& operator=(const NewIndexGuard&) = delete;
+    ~NewIndexGuard() {
+        if (index_) (void)release_policy_indexes(tpm_, {*index_}, state_dir_, uuid_);
+    }
+    void keep() { index_.reset(); }
+
+private:
+    tpm::TpmContext& tpm_;
+    const std::string& state_dir_;
+    std::string uuid_;
+    std::optional<std::uint32_t> index_;
+};
 }  // namespace
 
 Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
@@ -245,6 +271,7 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     // Nothing is written for a vTPM that stopped answering, even at the last flush.
     if (auto stall = (*tpm)->stalled()) return std::unexpected(*stall);
     CvmToken* token = &sealed->token;
+    NewIndexGuard new_index(**tpm, *token, rq.state_dir, volume->uuid());
     const SecretBuffer& sealed_data = sealed->sealed_data;
     record_events(*token, rq);
     auto parts = split_sealed_data(sealed_data);
@@ -256,6 +283,7 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     token->keyslot = *slot;
     auto id = volume->add_token(token_to_json(*token).dump());
     if (!id) return std::unexpected(id.error());
+    new_index.keep();
     report.token = *id;
     report.keyslot = *slot;
     report.enrolled = *token;
@@ -274,11 +302,16 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
         if (*marked) report.marked_recovery_keyslot = opened->keyslot;
     }
     if (wipe_plan) {
+        auto entries = volume->tokens();
+        if (!entries) return std::unexpected(entries.error());
+        const std::vector<std::uint32_t> indexes = policy_indexes_of(*entries, wipe_plan->tokens);
         auto wiped = apply_slot_wipe(*volume, *wipe_plan);
         if (!wiped) return std::unexpected(wiped.error().context("--wipe-slot"));
         report.wiped_tokens = wiped->tokens;
         report.wiped_keyslots = wiped->keyslots;
         report.wipe_notes = wiped->kept;
+        auto notes = release_policy_indexes(**tpm, indexes, rq.state_dir, volume->uuid());
+        report.wipe_notes.insert(report.wipe_notes.end(), notes.begin(), notes.end());
     }
     return {};
 }

@@ -1,5 +1,6 @@
 #include "policy_update.hpp"
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -112,7 +113,7 @@ Result<PcrBranch> predicted_branch(const CvmToken& token, const PcrBranch& curre
     if (!bytes) return std::unexpected(bytes.error());
     auto log = parse_event_log(*bytes);
     if (!log) return std::unexpected(log.error().context(rq.eventlog_path));
-    auto p = predict_image_updates(*log, rq.updates);
+    auto p = predict_next_boot(*log, rq.updates);
     if (!p) return std::unexpected(p.error());
     const std::string bank(hash_alg_name(token.pcr_bank));
     auto replayed = p->current.find(token.pcr_bank);
@@ -170,6 +171,47 @@ std::string not_admitted_message(const CvmToken& token, const PcrBranch& current
 
 std::string policy_writer_path(const std::string& state_dir, const std::string& luks_uuid, std::uint32_t index) {
     return (std::filesystem::path(state_dir) / ("policy-writer-" + luks_uuid + "-" + hex_handle(index) + ".json")).string();
+}
+
+std::vector<std::uint32_t> policy_indexes_of(const std::vector<luks::TokenEntry>& entries, const std::vector<int>& tokens) {
+    std::vector<std::uint32_t> out;
+    for (const luks::TokenEntry& t : entries) {
+        if (t.type != kTokenType || std::find(tokens.begin(), tokens.end(), t.id) == tokens.end()) continue;
+        auto token = token_from_json(t.json);
+        if (token && token->nv_policy) out.push_back(token->nv_policy->index);
+    }
+    return out;
+}
+
+std::vector<std::string> release_policy_indexes(tpm::TpmContext& tpm, const std::vector<std::uint32_t>& indexes,
+                                                const std::string& state_dir, const std::string& luks_uuid) {
+    std::vector<std::string> notes;
+    for (std::uint32_t index : indexes) {
+        const std::string path = policy_writer_path(state_dir, luks_uuid, index);
+        const std::string what = "policy index " + hex_handle(index);
+        std::error_code ec;
+        if (!std::filesystem::exists(path, ec)) {
+            notes.push_back(what + " kept: this volume has no writer file for it (" + path + ")");
+            continue;
+        }
+        auto writer = load_writer(path);
+        auto name = writer ? tpm::object_name(writer->writer.public_blob) : Result<Bytes>(std::unexpected(writer.error()));
+        if (!name) {
+            notes.push_back(what + " kept: " + name.error().message);
+            continue;
+        }
+        auto gone = tpm::undefine_policy_index_of(tpm, index, *name);
+        if (!gone && gone.error().code != ErrorCode::NotFound) {
+            notes.push_back(what + " and " + path + " kept: " + gone.error().message);
+            continue;
+        }
+        if (!std::filesystem::remove(path, ec) && ec) {
+            notes.push_back(what + (gone ? " removed" : " was already gone") + "; " + path + " kept: " + ec.message());
+            continue;
+        }
+        notes.push_back(what + (gone ? " removed" : " was already gone") + ", and its writer file " + path);
+    }
+    return notes;
 }
 
 Result<NvPolicy> setup_policy_index(tpm::TpmContext& tpm, const tpm::Srk& srk, HashAlg bank, const PcrBranch& branch,

@@ -11,6 +11,7 @@
 
 #include "cvmunlock/predict.hpp"
 #include "cvmunlock/token.hpp"
+#include "luks/volume.hpp"
 #include "tpm/sealed_object.hpp"
 #include "tpm/tpm_context.hpp"
 
@@ -30,6 +31,18 @@ Result<NvPolicy> setup_policy_index(tpm::TpmContext& tpm, const tpm::Srk& srk, H
                                     std::optional<std::uint32_t> wanted, const std::string& state_dir,
                                     const std::string& luks_uuid);
 
+// The policy indexes of the --nv-policy tokens among `tokens` (ids), from the
+// volume's token list (read before the tokens are removed).
+std::vector<std::uint32_t> policy_indexes_of(const std::vector<luks::TokenEntry>& entries, const std::vector<int>& tokens);
+
+// After the tokens that used them were removed (wipe, enroll --wipe-slot): each
+// index goes, with its writer file, when this volume's writer file for it is in
+// `state_dir` (on the encrypted root: the host cannot plant one) and the index
+// is the one that writer writes (so a host-edited token cannot make it remove
+// another volume's index). Otherwise both stay. One note per index, saying which.
+std::vector<std::string> release_policy_indexes(tpm::TpmContext& tpm, const std::vector<std::uint32_t>& indexes,
+                                                const std::string& state_dir, const std::string& luks_uuid);
+
 struct PolicyUpdateRequest {
     std::string device;
     std::string tcti;
@@ -37,7 +50,7 @@ struct PolicyUpdateRequest {
     std::optional<int> token;               // default: the volume's only --nv-policy token
     std::string state_dir = kDefaultStateDir;
     std::string eventlog_path;               // this boot's log (predictions and refusal hints)
-    std::vector<ImageUpdate> updates;        // empty: admit only this boot
+    BootUpdates updates;                     // empty: admit only this boot
 };
 
 struct PolicyUpdateReport {

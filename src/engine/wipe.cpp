@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cvmunlock/closest_name.hpp"
+#include "policy_update.hpp"
 #include "unlock.hpp"
 
 namespace cvmunlock::engine {
@@ -173,9 +174,19 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& rq) {
         return fail(ErrorCode::PolicyRefused, std::string("refusing: ") + kNoWayIn);
     }
 
+    const std::vector<std::uint32_t> indexes = policy_indexes_of(*entries, plan.tokens);
     auto done = apply_slot_wipe(volume, SlotWipePlan{plan.tokens, plan.keyslots, plan.kept});
     if (!done) return std::unexpected(done.error());
     done->way_in = std::move(report.way_in);
+    if (!indexes.empty()) {
+        auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
+        if (!tpm) {
+            done->kept.push_back("the policy indexes of the removed tokens kept: " + tpm.error().message);
+        } else {
+            auto notes = release_policy_indexes(**tpm, indexes, rq.state_dir, volume.uuid());
+            done->kept.insert(done->kept.end(), notes.begin(), notes.end());
+        }
+    }
     return done;
 }
 

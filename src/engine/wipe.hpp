@@ -24,12 +24,14 @@ struct WipeRequest {
     std::string tcti;                        // without unlock_key: a kept token that still unseals is the way in
     tpm::TpmLimits limits;
     std::string eventlog_path;
+    std::string state_dir = "/var/lib/cvmunlock";  // where enroll --nv-policy kept the policy writers
 };
 
 struct WipeReport {
     std::vector<int> tokens;          // removed
     std::vector<int> keyslots;        // destroyed
-    std::vector<std::string> kept;    // keyslots a wiped token named but that were kept, and why
+    std::vector<std::string> kept;    // keyslots a wiped token named but that were kept, and why; the
+                                      // policy indexes of wiped --nv-policy tokens, removed or kept
     std::string way_in;               // what still opens the volume
 };
 

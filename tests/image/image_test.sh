@@ -4,7 +4,7 @@
 # ctest fixtures keep the order):
 #   provision  the Debian image built by build_image.sh (our package installed
 #              by apt inside it) boots through OVMF with Secure Boot on and
-#              Microsoft's keys, shim, grub and Debian's signed kernel from its
+#              Microsoft's keys (and the snakeoil KEK: build_varstore), shim, grub and Debian's signed kernel from its
 #              own ESP; the first boot opens the root with the build-time key
 #              (a first-boot initrd that grub loads); the first-boot unit seals to this vTPM (PCRs 4+7),
 #              escrows a recovery key to the operator's certificate and wipes
@@ -32,13 +32,28 @@
 #              guest to start the previous kernel (/boot/vmlinuz.old),
 #              `cvmunlock update-policy --kernel /boot/vmlinuz.old` admits that
 #              boot, and it comes up with no prompt and the predicted PCR 4.
+#   dbx-update the same disk and vTPM: a dbx append signed with the snakeoil
+#              KEK (the variable store every Secure Boot boot uses was
+#              enrolled in setup mode with it, beside Microsoft's keys:
+#              enroll_varstore.sh) is written in the guest through efivarfs,
+#              `cvmunlock update-policy --efi-variable dbx` admits the boot
+#              with the new dbx, and it comes up with no prompt and the
+#              predicted PCR 7.
 # usage: image_test.sh SCENARIO VARIANT SOURCE_DIR BUILD_DIR
 set -uo pipefail
 scenario=$1 variant=$2 src=$3 build=$4
 work=$build/image/$variant
 life=$work/lifetime
 log() { printf '[%s] %s\n' "$(date +%T)" "$*"; }
-fail() { log "FAIL: $*"; exit 1; }
+# A failure during a boot shows the end of that boot's console.
+fail() {
+	log "FAIL: $*"
+	if [ -n "${VM_RUN:-}" ] && [ -s "$VM_RUN/console.log" ]; then
+		log "the last lines of $VM_RUN/console.log:"
+		tail -n 40 "$VM_RUN/console.log" | tr -d '\r' | cut -c1-200
+	fi
+	exit 1
+}
 [ "$(id -u)" -eq 0 ] || { echo "SKIP: needs root (mmdebstrap --mode=root, chroot)"; exit 77; }
 for tool in mmdebstrap mkfs.vfat mcopy sfdisk debugfs jq openssl qemu-system-x86_64 swtpm dpkg-buildpackage; do
 	command -v "$tool" >/dev/null || { echo "SKIP: $tool is not installed (scripts/packages/image.txt)"; exit 77; }
@@ -81,6 +96,31 @@ build_image() {
 	fi
 }
 
+# The firmware's variable store for every Secure Boot boot of the lifetime,
+# enrolled in setup mode by enroll_varstore.sh (Microsoft's db, dbx and KEK,
+# the snakeoil KEK whose key signs the dbx scenario's update), built with the
+# image's own kernel once per image and firmware.
+vars=$work/vars-enrolled.fd
+export OVMF_VARS_TEMPLATE=$vars
+build_varstore() {
+	local inputs boot=$work/boot.part
+	inputs=$(cat /usr/share/OVMF/OVMF_VARS_4M.fd /usr/share/OVMF/OVMF_VARS_4M.ms.fd /usr/share/OVMF/OVMF_CODE_4M.ms.fd \
+		/usr/share/ovmf/PkKek-1-snakeoil.pem "$src/tests/image/enroll_varstore.sh" "$src/tests/image/varstore.py" \
+		"$work/inputs" | sha256sum | cut -c1-16)
+	[ -s "$vars" ] && [ "$(cat "$work/vars-inputs" 2>/dev/null)" = "$inputs" ] && return 0
+	log "enrolling the firmware's keys in setup mode"
+	rm -f "$vars" "$work/vars-inputs"
+	# shellcheck disable=SC1091
+	. "$work/image.env"
+	dd if="$work/disk.img" of="$boot" bs=1M iflag=skip_bytes,count_bytes skip="$BOOT_OFFSET" count="$BOOT_SIZE" \
+		status=none
+	debugfs -R "dump /vmlinuz-$KVER $work/enroll-vmlinuz" "$boot" >/dev/null 2>&1
+	rm -f "$boot"
+	bash "$src/tests/image/enroll_varstore.sh" "$work/enroll" "$work/enroll-vmlinuz" \
+		"$work/root/lib/modules/$KVER/kernel/fs/efivarfs/efivarfs.ko" "$vars" || fail "the key enrollment failed"
+	echo "$inputs" >"$work/vars-inputs"
+}
+
 # partition OFFSET SIZE OUT: copies a partition of the lifetime's disk to OUT.
 partition() {
 	dd if="$life/disk.img" of="$3" bs=1M iflag=skip_bytes,count_bytes skip="$1" count="$2" \
@@ -100,17 +140,23 @@ recovery_key() {
 	rm -f "$boot"
 }
 
-# update_scenario CUE TAG SECONDS: leaves CUE in /boot/cvmimage-scenario, boots
+# update_scenario CUE TAG SECONDS PCR [FILE]: leaves CUE in
+# /boot/cvmimage-scenario (and FILE as /boot/cvmimage-FILENAME), boots
 # (Secure Boot on, the lifetime's vTPM): the vTPM opens the root with no
 # prompt, the guest makes the change (TAG-UPDATE/TAG-CHANGE lines), prints
-# what update-policy admitted (TAG-PREDICTED) and reboots; the next boot
-# comes up with no prompt (TAG-NEXT-BOOT-UP), runs the kernel it was meant
-# to, has the predicted PCR 4, which differs from the boot before (the old
-# policy alone would have refused it), and the after-boot update left only
-# it admitted. Sets run, before, now, next.
+# what update-policy admitted (TAG-PREDICTED) and powers off; the test starts
+# it again (same disk, the variable store as the guest left it, the vTPM's
+# state with its PCRs reset: a restart by the host). A warm reset instead hung
+# twice in OVMF's LoadImage of shim under TCG after the guest had run the
+# updated kernel; a cold start is what a host's restart of the VM does. The
+# next boot comes up with no prompt (TAG-NEXT-BOOT-UP), runs the kernel it was
+# meant to, has the predicted value of PCR, which differs from the boot before
+# (the old policy alone would have refused it), and the after-boot update left
+# only it admitted. Sets run (the boot that made the change), before, now, next.
 update_scenario() {
-	local cue=$1 tag=$2 seconds=$3 predicted after
+	local cue=$1 tag=$2 seconds=$3 pcr=$4 file=${5:-} predicted after
 	[ -s "$life/disk.img" ] || fail "no disk from the provisioning scenario"
+	[ -s "$vars" ] || fail "no enrolled variable store from the provisioning scenario"
 	# shellcheck disable=SC1091
 	. "$work/image.env"
 	# The cue for the guest: a file on /boot (which the host may write).
@@ -118,40 +164,51 @@ update_scenario() {
 	printf '%s\n' "$cue" >"$life/scenario"
 	debugfs -w -R "write $life/scenario cvmimage-scenario" "$life/boot.part" >/dev/null 2>&1 ||
 		fail "could not leave the scenario file on /boot"
+	if [ -n "$file" ]; then
+		debugfs -w -R "write $file cvmimage-$(basename "$file")" "$life/boot.part" >/dev/null 2>&1 ||
+			fail "could not leave $file on /boot"
+	fi
 	dd if="$life/boot.part" of="$life/disk.img" bs=1M oflag=seek_bytes seek="$BOOT_OFFSET" conv=notrunc status=none
 	rm -f "$life/boot.part"
 	run=$life/$cue
 	rm -rf "$run"
 	mkdir -p "$run"
 	ln -s ../tpm "$run/tpm"
-	VM_REBOOT=1 e2e_vm_start "$run" ovmf-secboot - - "$life/disk.img" "" || fail "QEMU did not start"
+	e2e_vm_start "$run" ovmf-secboot - - "$life/disk.img" "" || fail "QEMU did not start"
 	trap e2e_vm_stop EXIT
 	e2e_vm_expect 900 "USERSPACE-UP" "$prompt" "Kernel panic" || fail "the boot before the change did not come up"
 	[ "$VM_MATCHED" = "USERSPACE-UP" ] || fail "the boot before the change: $VM_MATCHED"
-	e2e_vm_expect "$seconds" "$tag-UPDATE REBOOTING" "$tag-CHANGE REBOOTING" "Kernel panic" ||
+	e2e_vm_expect "$seconds" "$tag-UPDATE RESTARTING" "$tag-CHANGE RESTARTING" "Kernel panic" ||
 		fail "the guest did not make the change"
 	[ "$VM_MATCHED" != "Kernel panic" ] || fail "the guest panicked"
 	tr -d '\r' <"$run/console.log" | grep -aE "$tag-|APT|PCR4" | cut -c1-240
-	before=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE 'PCR4 [0-9a-f]{64}' | cut -d' ' -f2)
-	predicted=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICTED" | grep -oE '"4":"[0-9a-f]{64}"' | cut -d'"' -f4)
+	before=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE "PCR$pcr [0-9a-f]{64}" | cut -d' ' -f2)
+	predicted=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICTED" | grep -oE "\"$pcr\":\"[0-9a-f]{64}\"" | cut -d'"' -f4)
 	grep -aq "$tag-PREDICTED exit=0" "$run/console.log" || fail "update-policy failed in the guest"
-	[ -n "$before" ] && [ -n "$predicted" ] || fail "no PCR 4 before the change or no prediction"
-	next=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE 'REBOOTING into [^ ]+' | cut -d' ' -f3)
-	e2e_vm_expect 1200 "$tag-NEXT-BOOT-UP" "$prompt" "Kernel panic" || fail "the boot after the change did not come up"
+	[ -n "$before" ] && [ -n "$predicted" ] || fail "no PCR $pcr before the change or no prediction"
+	next=$(tr -d '\r' <"$run/console.log" | grep -a -m1 -oE 'RESTARTING into [^ ]+' | cut -d' ' -f3)
+	e2e_vm_wait 300 || fail "the guest did not power off after the change"
+	mkdir -p "$run/next"
+	ln -s ../tpm "$run/next/tpm"
+	OVMF_VARS_TEMPLATE=$run/vars.fd e2e_vm_start "$run/next" ovmf-secboot - - "$life/disk.img" "" ||
+		fail "QEMU did not start again"
+	# A boot takes about 70 s here.
+	e2e_vm_expect 600 "$tag-NEXT-BOOT-UP" "$prompt" "Kernel panic" || fail "the boot after the change did not come up"
 	[ "$VM_MATCHED" = "$tag-NEXT-BOOT-UP" ] || fail "after the change: $VM_MATCHED"
-	after=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-NEXT-BOOT-UP")
+	after=$(tr -d '\r' <"$run/next/console.log" | grep -a -m1 "$tag-NEXT-BOOT-UP")
 	log "after the change: $after"
-	now=$(grep -oE 'PCR4 [0-9a-f]{64}' <<<"$after" | cut -d' ' -f2)
+	now=$(grep -oE "PCR$pcr [0-9a-f]{64}" <<<"$after" | cut -d' ' -f2)
 	[[ $after == *"kernel=$next "* ]] || fail "the guest did not boot $next: $after"
-	[ "$now" = "$predicted" ] || fail "PCR 4 of the boot after the change ($now) is not the predicted $predicted"
-	# The old policy admitted only PCR 4 = $before: alone, it would have refused this boot.
-	[ "$now" != "$before" ] || fail "PCR 4 did not change: the change proves nothing"
+	[ "$now" = "$predicted" ] || fail "PCR $pcr of the boot after the change ($now) is not the predicted $predicted"
+	# The old policy admitted only PCR $pcr = $before: alone, it would have refused this boot.
+	[ "$now" != "$before" ] || fail "PCR $pcr did not change: the change proves nothing"
 	[[ $after == *"branches=1"* ]] || fail "the after-boot update did not leave only this boot admitted: $after"
 }
 
 case $scenario in
 provision)
 	build_image
+	build_varstore
 	rm -rf "$life"
 	mkdir -p "$life/tpm"
 	cp --sparse=always "$work/disk.img" "$life/disk.img"
@@ -188,6 +245,12 @@ provision)
 	log "$line"
 	[[ $line == *"exit=0 replaced=4 \"changed\":false \"changed\":false"* ]] ||
 		fail "predict did not find shim, grub and the kernel in this boot's log, or predicted other values"
+	# `predict --esp /boot/efi` (the dpkg trigger's) finds the files the log
+	# names (\EFI\BOOT\BOOTX64.EFI, \EFI\BOOT\grubx64.efi) on the ESP.
+	line=$(grep -a -m1 '^CVMIMAGE\[2\] PREDICT-ESP' "$life/console.log" | tr -d '\r')
+	log "$line"
+	[[ $line == *"exit=0 replaced=2 \"changed\":false \"changed\":false"* ]] ||
+		fail "predict --esp did not find shim and grub on the ESP, or predicted other values"
 	# db's authority is the CA that signed shim; shim logs its vendor certificate
 	# (Debian's CA, which signed grub and the kernel) as MokListRT's.
 	grep -a '^CVMIMAGE\[2\] EVENT ' "$life/console.log" | tr -d '\r' >"$life/events.txt"
@@ -258,13 +321,37 @@ unpredicted-sb-off)
 	log "PASS: $variant image: Secure Boot off refused naming the event; the recovery key opened the root; explain named it"
 	;;
 kernel-update)
-	update_scenario kernel-update KERNEL 2400
+	update_scenario kernel-update KERNEL 2400 4
 	grep -aqE 'KERNEL-UPDATE apt exit=0' "$run/console.log" || fail "apt did not install the kernel"
 	log "PASS: $variant image: kernel $KVER -> $next installed by apt; the next boot's PCR 4 was predicted ($now, was $before) and it unlocked with no prompt"
 	;;
 grub)
-	update_scenario grub-old-kernel GRUB 900
+	update_scenario grub-old-kernel GRUB 900 4
 	log "PASS: $variant image: grub.cfg changed to start $next; update-policy predicted PCR 4 ($now, was $before); it unlocked with no prompt"
+	;;
+dbx-update)
+	# A dbx update as the firmware's owner would sign it: one more SHA-256
+	# entry (an image nobody boots), appended to dbx with the snakeoil KEK's
+	# signature; the guest writes it through efivarfs and update-policy
+	# predicts PCR 7 from the dbx the firmware now holds.
+	update=$life/dbx-update.bin
+	esl=$life/dbx-append.esl
+	key=$life/snakeoil.key
+	/usr/bin/python3 -c 'import hashlib, struct, sys
+sha256 = bytes.fromhex("2616c4c14c509240aca941f936934328")
+owner = bytes.fromhex("2e1ea7c7000000408000000000005eed")
+entry = owner + hashlib.sha256(b"cvmunlock image test: an image revoked by dbx").digest()
+sys.stdout.buffer.write(sha256 + struct.pack("<III", 28 + len(entry), 0, len(entry)) + entry)' >"$esl"
+	openssl rsa -in /usr/share/ovmf/PkKek-1-snakeoil.key -passin pass:snakeoil -out "$key" 2>/dev/null ||
+		fail "could not read the snakeoil key"
+	sign-efi-sig-list -a -k "$key" -c /usr/share/ovmf/PkKek-1-snakeoil.pem dbx "$esl" "$life/dbx-append.auth" >/dev/null ||
+		fail "sign-efi-sig-list failed"
+	rm -f "$key"
+	# efivarfs takes the attributes first: 0x67 is 0x27 with EFI_VARIABLE_APPEND_WRITE.
+	{ printf '\x67\x00\x00\x00'; cat "$life/dbx-append.auth"; } >"$update"
+	update_scenario dbx-update DBX 600 7 "$update"
+	grep -aqE 'DBX-UPDATE write exit=0' "$run/console.log" || fail "the guest could not write dbx"
+	log "PASS: $variant image: dbx update applied in the guest; the next boot's PCR 7 was predicted ($now, was $before) and it unlocked with no prompt"
 	;;
 *) fail "unknown scenario $scenario" ;;
 esac

@@ -145,6 +145,24 @@ try:
     run(["predict", "--eventlog", log, "--update", key + ":" + key], expect_exit=3)
     run(["predict", "--eventlog", log, "--update", missing + ":" + key], expect_exit=4)
     run(["predict", "--eventlog", log, "--update", key], expect_exit=2, expect_code="usage")
+    # A dbx update: only PCR 7 changes, and the dbx event is named; a variable that is no policy variable is a
+    # usage error, one the log never measured (dbt) is not found.
+    dbx = os.path.join(work, "dbx.esl")
+    with open(dbx, "wb") as f:
+        f.write(bytes.fromhex("2616c4c14c509240aca941f936934328") + (76).to_bytes(4, "little") + bytes(4) +
+                (48).to_bytes(4, "little") + bytes([0x5a]) * 48)
+    predicted = run(["predict", "--eventlog", log, "--pcrs", "4,7", "--efi-variable", "dbx=" + dbx], expect_ok=True)
+    if predicted and ([p["pcr"] for p in predicted["pcrs"] if p["changed"]] != [7] or
+                      [e["variable"] for e in predicted["replaced_events"]] != ["dbx"]):
+        failures.append("predict --efi-variable dbx=FILE does not change PCR 7 alone: " + json.dumps(predicted))
+    run(["predict", "--eventlog", log, "--efi-variable", "SecureBoot=" + dbx], expect_exit=2, expect_code="usage")
+    # --esp: the log's shim and grub (\\EFI\\ubuntu\\...) are not on an empty ESP.
+    esp = os.path.join(work, "esp")
+    os.makedirs(esp, exist_ok=True)
+    refused = run(["predict", "--eventlog", log, "--esp", esp], expect_exit=1)
+    if refused and "shimx64.efi" not in (refused.get("error") or {}).get("message", ""):
+        failures.append("predict --esp with an empty ESP does not name the missing shim: " + json.dumps(refused))
+    run(["predict", "--eventlog", log, "--efi-variable", "dbt=" + dbx], expect_exit=1)
     # The vTPM as firmware would have left it: the log's events extended into it.
     subprocess.run([extend_log, tcti, log], check=True, capture_output=True)
     run(["eventlog", "verify", "--eventlog", log, "--tpm", tcti], expect_ok=True)

@@ -232,6 +232,50 @@ TEST_F(NvPolicy, WithoutTheWriterFileNothingIsWritten) {
     EXPECT_EQ(unlock(image).exit_code, 0);
 }
 
+// Wiping the token takes its policy index and writer file with it; a token the
+// host pointed at another volume's index (same vTPM) removes nothing of it.
+TEST_F(NvPolicy, WipeRemovesThePolicyIndexAndItsWriterButNeverAnotherVolumes) {
+    enroll_nv();
+    const auto index = exported_token(image, 0)["nv_policy"]["index"].get<std::uint32_t>();
+    char handle[16];
+    std::snprintf(handle, sizeof handle, "0x%x", index);
+    // A second volume on the same vTPM, its own index and writer.
+    const std::string other = make_image("other.img");
+    auto e = enroll(other, {"--pcrs", "4,7", "--nv-policy", "--state-dir", path("state"), "--eventlog", log_a});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const auto other_index = exported_token(other, 0)["nv_policy"]["index"].get<std::uint32_t>();
+    ASSERT_NE(other_index, index);
+    char other_handle[16];
+    std::snprintf(other_handle, sizeof other_handle, "0x%x", other_index);
+    auto files = [this] {
+        std::size_t n = 0;
+        for (const auto& f : std::filesystem::directory_iterator(path("state"))) n += f.is_regular_file() ? 1 : 0;
+        return n;
+    };
+    ASSERT_EQ(files(), 2u);
+
+    // The host edits this volume's token to name the other volume's index.
+    json edited = exported_token(image, 0);
+    edited["nv_policy"]["index"] = other_index;
+    replace_token(image, 0, edited);
+    auto w = cli({"wipe", image, "--tpm", tpm.tcti(), "--unlock-key-file", key_file, "--state-dir", path("state"),
+                  "--json"});
+    ASSERT_EQ(w.exit_code, 0) << show(w);
+    EXPECT_TRUE(contains(w.err, "kept: this volume has no writer file for it")) << w.err;
+    EXPECT_EQ(tpm2({"tpm2_nvreadpublic", other_handle}).exit_code, 0);
+    EXPECT_EQ(files(), 2u);
+    EXPECT_EQ(unlock(other).exit_code, 0);
+
+    // The other volume's own wipe: its index and writer file go.
+    w = cli({"wipe", other, "--tpm", tpm.tcti(), "--unlock-key-file", key_file, "--state-dir", path("state")});
+    ASSERT_EQ(w.exit_code, 0) << show(w);
+    EXPECT_TRUE(contains(w.err, "policy index 0x0" + std::string(other_handle + 2) + " removed, and its writer file"))
+        << w.err;
+    EXPECT_NE(tpm2({"tpm2_nvreadpublic", other_handle}).exit_code, 0);
+    EXPECT_EQ(files(), 1u);  // this volume's writer stays: its index is still defined and unused
+    EXPECT_EQ(tpm2({"tpm2_nvreadpublic", handle}).exit_code, 0);
+}
+
 TEST_F(NvPolicy, AVolumeWithoutAnNvPolicyTokenIsNamed) {
     ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
     auto u = update_policy(tpm.tcti(), log_a);

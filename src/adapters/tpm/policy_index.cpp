@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "cvmunlock/hash.hpp"
 #include "cvmunlock/policy_key.hpp"
 #include "cvmunlock/tpm_policy.hpp"
 #include "esys_ptr.hpp"
@@ -147,6 +148,35 @@ Result<void> undefine_policy_index(TpmContext& tpm, std::uint32_t index) {
     TSS2_RC rc = Esys_NV_UndefineSpace(tpm.esys(), ESYS_TR_RH_OWNER, *nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_NV_UndefineSpace(" + handle_text(index) + ")", rc));
     return {};
+}
+
+Result<void> undefine_policy_index_of(TpmContext& tpm, std::uint32_t index, ByteView writer_name) {
+    auto policy = write_policy(writer_name);
+    if (!policy) return std::unexpected(policy.error());
+    TPM2B_NV_PUBLIC expected = index_public(index, *policy);
+    expected.nvPublic.attributes |= TPMA_NV_WRITTEN;
+    std::uint8_t buf[sizeof(TPMS_NV_PUBLIC)];
+    std::size_t used = 0;
+    if (Tss2_MU_TPMS_NV_PUBLIC_Marshal(&expected.nvPublic, buf, sizeof buf, &used) != TSS2_RC_SUCCESS) {
+        return fail(ErrorCode::Internal, "marshaling the policy index's public area");
+    }
+    auto digest = hash_bytes(HashAlg::Sha256, ByteView(buf, used));
+    if (!digest) return std::unexpected(digest.error());
+    Bytes want = {0x00, 0x0B};  // nameAlg sha256
+    want.insert(want.end(), digest->begin(), digest->end());
+
+    auto nv = tpm_resource(tpm, index, "the policy NV index " + handle_text(index) + " is not defined");
+    if (!nv) return std::unexpected(nv.error());
+    TPM2B_NAME* name_raw = nullptr;
+    if (TSS2_RC rc = Esys_TR_GetName(tpm.esys(), *nv, &name_raw); rc != TSS2_RC_SUCCESS) {
+        return std::unexpected(esys_error(tpm.esys(), "reading the policy index's name", rc));
+    }
+    EsysPtr<TPM2B_NAME> name(name_raw);
+    if (Bytes(name->name, name->name + name->size) != want) {
+        return fail(ErrorCode::PolicyRefused, "the NV index " + handle_text(index) +
+                                                  " is not the policy index this volume's writer writes: left alone");
+    }
+    return undefine_policy_index(tpm, index);
 }
 
 }  // namespace cvmunlock::tpm

@@ -44,4 +44,10 @@ Result<Bytes> read_policy_index(TpmContext& tpm, std::uint32_t index);
 // Removes the index (owner hierarchy, empty password).
 Result<void> undefine_policy_index(TpmContext& tpm, std::uint32_t index);
 
+// Removes the index only if it is the one `writer_name` writes: its name (as
+// the vTPM computes it) is that of the public area define_policy_index gives it
+// for that writer, once written. NotFound when no index is there;
+// PolicyRefused, touching nothing, for another index at that handle.
+Result<void> undefine_policy_index_of(TpmContext& tpm, std::uint32_t index, ByteView writer_name);
+
 }  // namespace cvmunlock::tpm

@@ -57,8 +57,9 @@ qemu_firmware_args() {
 	shim-grub | shim-grub-sb-off)
 		# sb-off: the same Secure Boot capable firmware with the empty variable
 		# store (no PK: setup mode, Secure Boot off), as a host could start it.
+		# OVMF_VARS_TEMPLATE: another enrolled store for shim-grub (tests/image's).
 		if [[ $chain == shim-grub ]]; then
-			cp "$OVMF_VARS_SECBOOT" "$run_dir/vars.fd" || return 1
+			cp "${OVMF_VARS_TEMPLATE:-$OVMF_VARS_SECBOOT}" "$run_dir/vars.fd" || return 1
 		else
 			cp "$OVMF_VARS" "$run_dir/vars.fd" || return 1
 		fi
