@@ -199,6 +199,14 @@ update_scenario() {
 	log "after the change: $after"
 	now=$(grep -oE "PCR$pcr [0-9a-f]{64}" <<<"$after" | cut -d' ' -f2)
 	[[ $after == *"kernel=$next "* ]] || fail "the guest did not boot $next: $after"
+	# Every sealed PCR (4 and 7) the vTPM has in that boot is the predicted one.
+	local sealed value expected
+	for sealed in 4 7; do
+		value=$(grep -oE "PCR$sealed [0-9a-f]{64}" <<<"$after" | cut -d' ' -f2)
+		expected=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICTED" | grep -oE "\"$sealed\":\"[0-9a-f]{64}\"" | cut -d'"' -f4)
+		[ -n "$value" ] && [ "$value" = "$expected" ] ||
+			fail "PCR $sealed of the boot after the change (${value:-none}) is not the predicted ${expected:-none}"
+	done
 	[ "$now" = "$predicted" ] || fail "PCR $pcr of the boot after the change ($now) is not the predicted $predicted"
 	# The old policy admitted only PCR $pcr = $before: alone, it would have refused this boot.
 	[ "$now" != "$before" ] || fail "PCR $pcr did not change: the change proves nothing"
