@@ -206,6 +206,13 @@ update_scenario() {
 		expected=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICTED" | grep -oE "\"$sealed\":\"[0-9a-f]{64}\"" | cut -d'"' -f4)
 		[ -n "$value" ] && [ "$value" = "$expected" ] ||
 			fail "PCR $sealed of the boot after the change (${value:-none}) is not the predicted ${expected:-none}"
+		# And the same from `cvmunlock predict` where the guest ran it (TAG-PREDICT).
+		if grep -aq "$tag-PREDICT " "$run/console.log"; then
+			expected=$(tr -d '\r' <"$run/console.log" | grep -a -m1 "$tag-PREDICT " | grep -oE " $sealed=[0-9a-f]{64}" | cut -d= -f2)
+			[ "$value" = "$expected" ] ||
+				fail "PCR $sealed of the boot after the change ($value) is not what cvmunlock predict gave (${expected:-none})"
+			log "PCR $sealed: cvmunlock predict gave $expected, the vTPM has it"
+		fi
 	done
 	[ "$now" = "$predicted" ] || fail "PCR $pcr of the boot after the change ($now) is not the predicted $predicted"
 	# The old policy admitted only PCR $pcr = $before: alone, it would have refused this boot.
