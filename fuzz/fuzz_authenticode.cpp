@@ -1,6 +1,7 @@
-// libFuzzer target for the PE image hash (authenticode_digest): `predict` reads
-// the kernel, shim and grub from /boot and the ESP, which the host can write,
-// so anything malformed must be refused as invalid input without crashing.
+// libFuzzer target for the PE image hash (authenticode_digest) and the signers
+// of its certificate table (authenticode_signers): `predict` reads the kernel,
+// shim and grub from /boot and the ESP, which the host can write, so anything
+// malformed must be refused as invalid input, or yield no signer, without crashing.
 #include <cstddef>
 #include <cstdint>
 
@@ -12,6 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     using fuzz::require;
     if (size > fuzz::kMaxInputSize) return fuzz::kRejectInput;
     const ByteView input(data, size);
+    for (const Bytes& signer : authenticode_signers(input)) require(!signer.empty(), "an empty signer certificate");
     auto digest = authenticode_digest(input, HashAlg::Sha256);
     if (!digest) {
         require(digest.error().code == ErrorCode::InvalidInput, "PE image rejected other than as invalid input");

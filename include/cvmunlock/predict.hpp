@@ -9,7 +9,9 @@
 // a db or dbx update is predicted by rebuilding that event with the content
 // the firmware will hold at the next boot. PCR 7's authority events are
 // replayed unchanged: an updated image must be signed under an authority this
-// boot already used (a new authority adds an event the log cannot predict).
+// boot already used (a new authority adds an event the log cannot predict), and
+// a signed image whose signers none of this boot's authority certificates
+// issued is refused (PolicyRefused, naming its issuer).
 #pragma once
 
 #include <cstddef>

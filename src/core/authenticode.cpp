@@ -2,6 +2,12 @@
 // Image Hash"; what EDK2's measured boot and shim compute for PCR 4).
 #include "cvmunlock/authenticode.hpp"
 
+#include "ossl_ptr.hpp"
+
+#include <openssl/err.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+
 #include <algorithm>
 #include <vector>
 
@@ -24,9 +30,20 @@ Error malformed(const std::string& what, std::size_t offset) {
     return Error(ErrorCode::InvalidInput,
                  "not a PE image: " + what + " (at offset " + std::to_string(offset) + ")");
 }
-}  // namespace
 
-Result<Bytes> authenticode_digest(ByteView image, HashAlg alg) {
+// Where the headers say things are; checked against the file's size.
+struct PeHeaders {
+    std::size_t checksum = 0;
+    std::size_t size_of_headers = 0;
+    std::size_t section_table = 0;
+    std::size_t section_count = 0;
+    bool has_certificate_entry = false;
+    std::size_t certificate_entry = 0;
+    std::size_t certificate_offset = 0;
+    std::size_t certificate_size = 0;
+};
+
+Result<PeHeaders> read_headers(ByteView image) {
     const std::size_t size = image.size();
     auto fits = [size](std::size_t offset, std::size_t length) { return offset <= size && length <= size - offset; };
     if (!fits(0, kDosLfanewOffset + 4) || image[0] != 'M' || image[1] != 'Z') {
@@ -69,15 +86,37 @@ Result<Bytes> authenticode_digest(ByteView image, HashAlg alg) {
     if (size_of_headers < section_table + section_count * kSectionHeaderSize || !fits(0, size_of_headers)) {
         return std::unexpected(malformed("SizeOfHeaders does not cover the headers or lies beyond the file", opt + 60));
     }
-    std::size_t certificate_offset = 0;
-    std::size_t certificate_size = 0;
+    PeHeaders h;
+    h.checksum = checksum;
+    h.size_of_headers = size_of_headers;
+    h.section_table = section_table;
+    h.section_count = section_count;
+    h.has_certificate_entry = has_certificate_entry;
+    h.certificate_entry = certificate_entry;
     if (has_certificate_entry) {
-        certificate_offset = load_le32(image.data() + certificate_entry);
-        certificate_size = load_le32(image.data() + certificate_entry + 4);
-        if (certificate_size != 0 && (!fits(certificate_offset, certificate_size) || certificate_offset < size_of_headers)) {
+        h.certificate_offset = load_le32(image.data() + certificate_entry);
+        h.certificate_size = load_le32(image.data() + certificate_entry + 4);
+        if (h.certificate_size != 0 &&
+            (!fits(h.certificate_offset, h.certificate_size) || h.certificate_offset < size_of_headers)) {
             return std::unexpected(malformed("certificate table beyond the file or inside the headers", certificate_entry));
         }
     }
+    return h;
+}
+}  // namespace
+
+Result<Bytes> authenticode_digest(ByteView image, HashAlg alg) {
+    const std::size_t size = image.size();
+    auto fits = [size](std::size_t offset, std::size_t length) { return offset <= size && length <= size - offset; };
+    auto headers = read_headers(image);
+    if (!headers) return std::unexpected(headers.error());
+    const std::size_t checksum = headers->checksum;
+    const std::size_t size_of_headers = headers->size_of_headers;
+    const std::size_t section_table = headers->section_table;
+    const std::size_t section_count = headers->section_count;
+    const bool has_certificate_entry = headers->has_certificate_entry;
+    const std::size_t certificate_entry = headers->certificate_entry;
+    const std::size_t certificate_size = headers->certificate_size;
 
     // The headers, without CheckSum and without the certificate table's entry.
     std::vector<Range> ranges;
@@ -115,6 +154,38 @@ Result<Bytes> authenticode_digest(ByteView image, HashAlg alg) {
         parts.push_back(image.subspan(r.begin, r.end - r.begin));
     }
     return hash_parts(alg, parts);
+}
+
+std::vector<Bytes> authenticode_signers(ByteView image) {
+    // WIN_CERTIFICATE: dwLength (with this header), wRevision, wCertificateType, then the
+    // certificate; entries 8-byte aligned (PE/COFF specification, "The Attribute Certificate Table").
+    constexpr std::uint16_t kPkcsSignedData = 0x0002;
+    constexpr std::size_t kHeader = 8;
+    std::vector<Bytes> out;
+    auto headers = read_headers(image);
+    if (!headers || headers->certificate_size == 0) return out;
+    const ByteView table = image.subspan(headers->certificate_offset, headers->certificate_size);
+    std::size_t at = 0;
+    while (at + kHeader <= table.size()) {
+        const std::size_t length = load_le32(table.data() + at);
+        const std::uint16_t type = load_le16(table.data() + at + 6);
+        if (length < kHeader || length > table.size() - at) break;
+        if (type == kPkcsSignedData) {
+            const unsigned char* p = table.data() + at + kHeader;
+            ossl::Pkcs7 p7(d2i_PKCS7(nullptr, &p, static_cast<long>(length - kHeader)));
+            STACK_OF(X509)* signers = p7 ? PKCS7_get0_signers(p7.get(), nullptr, 0) : nullptr;
+            for (int i = 0; signers != nullptr && i < sk_X509_num(signers); ++i) {
+                unsigned char* der = nullptr;
+                const int n = i2d_X509(sk_X509_value(signers, i), &der);
+                if (n > 0) out.emplace_back(der, der + n);
+                OPENSSL_free(der);
+            }
+            sk_X509_free(signers);
+            ERR_clear_error();  // a signature that did not parse leaves nothing behind
+        }
+        at += (length + 7) & ~std::size_t{7};
+    }
+    return out;
 }
 
 }  // namespace cvmunlock

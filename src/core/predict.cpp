@@ -1,5 +1,8 @@
 #include "cvmunlock/predict.hpp"
 
+#include <openssl/err.h>
+#include <openssl/x509.h>
+
 #include <array>
 #include <optional>
 #include <set>
@@ -8,6 +11,7 @@
 #include "cvmunlock/event_decode.hpp"
 #include "cvmunlock/hash.hpp"
 #include "cvmunlock/uefi_variable.hpp"
+#include "ossl_ptr.hpp"
 
 namespace cvmunlock {
 
@@ -65,6 +69,70 @@ std::optional<std::set<Bytes>> signature_entries(ByteView lists) {
         }
     }
     return out;
+}
+
+// The certificates of this boot's PCR 7 authority events (db's entry that
+// verified shim, shim's vendor certificate or MokList entry that verified grub
+// and the kernel): each event's data is one EFI_SIGNATURE_DATA, an owner GUID
+// and, for a certificate, its DER.
+std::vector<ossl::X509Ptr> authority_certificates(const EventLog& log) {
+    constexpr std::size_t kOwnerSize = 16;
+    std::vector<ossl::X509Ptr> out;
+    for (const Event& ev : log.events) {
+        if (ev.pcr != kSecureBootPolicyPcr || ev.type != event_type::kEfiVariableAuthority) continue;
+        auto var = parse_uefi_variable(ev.data);
+        if (!var || var->data.size() <= kOwnerSize) continue;
+        const unsigned char* p = var->data.data() + kOwnerSize;
+        ossl::X509Ptr cert(d2i_X509(nullptr, &p, static_cast<long>(var->data.size() - kOwnerSize)));
+        if (cert) out.push_back(std::move(cert));
+    }
+    ERR_clear_error();
+    return out;
+}
+
+// A name for messages: its one-line form, printable ASCII only (it comes from a file).
+std::string name_text(const X509_NAME* name) {
+    char line[256] = {};
+    if (name == nullptr || X509_NAME_oneline(name, line, sizeof line) == nullptr) return "?";
+    std::string out;
+    for (const char* c = line; *c != 0; ++c) out.push_back(*c >= 0x20 && *c < 0x7f ? *c : '?');
+    return out;
+}
+
+// PCR 7 is replayed unchanged, which holds only if the next image is verified
+// under an authority this boot already logged: one of its signers is, or is
+// issued by, an authority event's certificate (names compared; the firmware and
+// shim do the verifying). A signed image under another authority adds an event
+// no log predicts: refused, naming it. Unsigned images, and boots that logged
+// no certificate authority (Secure Boot off), are not checked.
+Result<void> check_same_authority(const std::vector<ossl::X509Ptr>& authorities, const std::string& name,
+                                  ByteView next) {
+    if (authorities.empty()) return {};
+    const std::vector<Bytes> signers = authenticode_signers(next);
+    if (signers.empty()) return {};
+    std::string issuers;
+    for (const Bytes& der : signers) {
+        const unsigned char* p = der.data();
+        ossl::X509Ptr signer(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+        if (!signer) continue;
+        for (const auto& authority : authorities) {
+            if (X509_cmp(signer.get(), authority.get()) == 0 ||
+                X509_NAME_cmp(X509_get_issuer_name(signer.get()), X509_get_subject_name(authority.get())) == 0) {
+                return {};
+            }
+        }
+        issuers += (issuers.empty() ? "" : "; ") + name_text(X509_get_issuer_name(signer.get()));
+    }
+    ERR_clear_error();
+    std::string logged;
+    for (const auto& authority : authorities) {
+        logged += (logged.empty() ? "" : "; ") + name_text(X509_get_subject_name(authority.get()));
+    }
+    return fail(ErrorCode::PolicyRefused,
+                name + " is signed under " + (issuers.empty() ? "a certificate that does not parse" : issuers) +
+                    ", an authority this boot did not use (its PCR 7 authority events: " + logged +
+                    "): the next boot's PCR 7 gains an authority event that cannot be predicted; after this update, "
+                    "enroll again with the recovery key or sign the new values (sign-policy)");
 }
 
 // File paths on FAT compare without case.
@@ -205,6 +273,13 @@ Result<Prediction> predict_next_boot(const EventLog& log, const BootUpdates& upd
     Prediction out;
     out.current = current->banks;
     const std::vector<HashAlg> banks = banks_of(log);
+    const std::vector<ossl::X509Ptr> authorities = authority_certificates(log);
+    for (const ImageUpdate& u : updates.images) {
+        if (auto st = check_same_authority(authorities, u.next_name, u.next); !st) return std::unexpected(st.error());
+    }
+    for (const EspImage& u : updates.esp_images) {
+        if (auto st = check_same_authority(authorities, u.file, u.next); !st) return std::unexpected(st.error());
+    }
     for (const ImageUpdate& u : updates.images) {
         std::map<HashAlg, Bytes> was;
         std::map<HashAlg, Bytes> will_be;

@@ -1,4 +1,9 @@
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pkcs7.h>
+#include <openssl/x509.h>
+
+#include <memory>
 
 #include "cvmunlock/authenticode.hpp"
 #include "cvmunlock/hash.hpp"
@@ -108,6 +113,114 @@ TEST(Predict, AnEspFileReplacedInPlaceIsFoundByThePathTheLogNames) {
     p = predict_next_boot(boot.log, {.esp_images = {{"\\EFI\\BOOT\\BOOTX64.EFI", "bootx64", a}}});
     ASSERT_FALSE(p.has_value());
     EXPECT_EQ(p.error().code, ErrorCode::NotFound);
+}
+
+// A key and a certificate for it, issued by `issuer` (nullptr: self-signed) under `subject_name`.
+struct TestCert {
+    std::unique_ptr<EVP_PKEY, decltype(&EVP_PKEY_free)> key{EVP_EC_gen("P-256"), EVP_PKEY_free};
+    std::unique_ptr<X509, decltype(&X509_free)> cert{X509_new(), X509_free};
+    TestCert(X509_NAME* subject_name, const TestCert* issuer) {
+        X509_set_version(cert.get(), 2);
+        ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 7);
+        X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+        X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+        X509_set_subject_name(cert.get(), subject_name);
+        X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer->cert.get()) : subject_name);
+        X509_set_pubkey(cert.get(), key.get());
+        X509_sign(cert.get(), issuer ? issuer->key.get() : key.get(), EVP_sha256());
+    }
+};
+
+std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> common_name(const char* cn) {
+    std::unique_ptr<X509_NAME, decltype(&X509_NAME_free)> name(X509_NAME_new(), X509_NAME_free);
+    X509_NAME_add_entry_by_txt(name.get(), "CN", MBSTRING_ASC, reinterpret_cast<const unsigned char*>(cn), -1, -1, 0);
+    return name;
+}
+
+// The sample image with an Authenticode-shaped signature by `signer`: a PKCS#7
+// SignedData in a WIN_CERTIFICATE (revision 2.0, PKCS_SIGNED_DATA) as its
+// certificate table. The image hash does not cover the table.
+Bytes signed_image(std::uint8_t seed, const TestCert& signer) {
+    Bytes image = testing::sample_pe_image(seed);
+    std::unique_ptr<BIO, decltype(&BIO_free)> content(BIO_new_mem_buf(image.data(), 0x680), BIO_free);
+    std::unique_ptr<PKCS7, decltype(&PKCS7_free)> p7(
+        PKCS7_sign(signer.cert.get(), signer.key.get(), nullptr, content.get(), PKCS7_BINARY | PKCS7_DETACHED),
+        PKCS7_free);
+    EXPECT_NE(p7, nullptr);
+    unsigned char* der = nullptr;
+    const int n = i2d_PKCS7(p7.get(), &der);
+    EXPECT_GT(n, 0);
+    image.resize(0x680);
+    const std::size_t length = 8 + static_cast<std::size_t>(n);
+    append_le32(image, static_cast<std::uint32_t>(length));
+    image.push_back(0x00);  // wRevision 0x0200
+    image.push_back(0x02);
+    image.push_back(0x02);  // wCertificateType 0x0002
+    image.push_back(0x00);
+    image.insert(image.end(), der, der + n);
+    OPENSSL_free(der);
+    image.resize(0x680 + ((length + 7) & ~std::size_t{7}), 0);
+    testing::put32(image, testing::kPeCertEntry + 4, static_cast<std::uint32_t>(image.size() - 0x680));
+    return image;
+}
+
+// The next image must be verified under an authority this boot logged in PCR 7
+// (the QEMU shim-grub boot: Microsoft's UEFI CA 2011 in db, Debian's Secure
+// Boot CA as shim's vendor certificate); a signer issued by another CA adds an
+// authority event that no log predicts.
+TEST(Predict, AnImageSignedUnderAnAuthorityThisBootDidNotUseIsRefused) {
+    auto log = parse_event_log(testing::read_data("eventlog/qemu/shim-grub.bin"));
+    ASSERT_TRUE(log.has_value());
+    // The authority event's certificate that verified grub and the kernel (MokListRT: Debian Secure Boot CA).
+    X509* debian_ca = nullptr;
+    for (const Event& ev : log->events) {
+        auto var = ev.type == event_type::kEfiVariableAuthority ? parse_uefi_variable(ev.data) : std::nullopt;
+        if (!var || utf16_to_utf8(var->name) != "MokListRT") continue;
+        const unsigned char* p = var->data.data() + 16;
+        debian_ca = d2i_X509(nullptr, &p, static_cast<long>(var->data.size() - 16));
+    }
+    ASSERT_NE(debian_ca, nullptr);
+    std::unique_ptr<X509, decltype(&X509_free)> debian_ca_owner(debian_ca, X509_free);
+
+    // The running kernel: image 1's hash in the log's last PCR 4 application event.
+    const Bytes running = testing::sample_pe_image(1);
+    std::size_t kernel_event = 0;
+    for (std::size_t i = 0; i < log->events.size(); ++i) {
+        if (log->events[i].pcr == 4 && log->events[i].type == event_type::kEfiBootServicesApplication) kernel_event = i;
+    }
+    for (auto& d : log->events[kernel_event].digests) d.digest = *authenticode_digest(running, *hash_alg_from_id(d.alg_id));
+
+    // Signed by a key whose CA has the Debian CA's name: the same authority event; predicted.
+    TestCert same_ca(X509_get_subject_name(debian_ca), nullptr);
+    TestCert same_signer(common_name("cvmunlock test kernel signer").get(), &same_ca);
+    const Bytes next_same = signed_image(2, same_signer);
+    ASSERT_EQ(authenticode_signers(next_same).size(), 1u);
+    auto p = predict_next_boot(*log, {.images = {{"/boot/vmlinuz-old", running, "/boot/vmlinuz-new", next_same}}});
+    ASSERT_TRUE(p.has_value()) << p.error().message;
+    EXPECT_NE(p->predicted.at(HashAlg::Sha256).at(4), p->current.at(HashAlg::Sha256).at(4));
+
+    // Signed under another CA: refused, naming the issuer and the authorities this boot logged.
+    TestCert other_ca(common_name("cvmunlock test CA 2030").get(), nullptr);
+    TestCert other_signer(common_name("cvmunlock test kernel signer").get(), &other_ca);
+    p = predict_next_boot(*log, {.images = {{"/boot/vmlinuz-old", running, "/boot/vmlinuz-new",
+                                              signed_image(2, other_signer)}}});
+    ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().code, ErrorCode::PolicyRefused);
+    EXPECT_NE(p.error().message.find("/boot/vmlinuz-new is signed under /CN=cvmunlock test CA 2030"), std::string::npos)
+        << p.error().message;
+    EXPECT_NE(p.error().message.find("Debian Secure Boot CA"), std::string::npos) << p.error().message;
+    EXPECT_NE(p.error().message.find("Microsoft Corporation UEFI CA 2011"), std::string::npos) << p.error().message;
+
+    // The same check for a file found on the ESP.
+    p = predict_next_boot(*log, {.esp_images = {{"\\EFI\\BOOT\\grubx64.efi", "/boot/efi/EFI/BOOT/grubx64.efi",
+                                                  signed_image(3, other_signer)}}});
+    ASSERT_FALSE(p.has_value());
+    EXPECT_EQ(p.error().code, ErrorCode::PolicyRefused);
+
+    // An unsigned image (the sample images elsewhere here) is not checked.
+    p = predict_next_boot(*log, {.images = {{"/boot/vmlinuz-old", running, "/boot/vmlinuz-new",
+                                              testing::sample_pe_image(2)}}});
+    EXPECT_TRUE(p.has_value()) << p.error().message;
 }
 
 // The real log's PCR 7 event for `name`, its index.
