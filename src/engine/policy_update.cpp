@@ -174,13 +174,22 @@ std::string policy_writer_path(const std::string& state_dir, const std::string& 
 }
 
 std::vector<std::uint32_t> policy_indexes_of(const std::vector<luks::TokenEntry>& entries, const std::vector<int>& tokens) {
-    std::vector<std::uint32_t> out;
+    std::vector<std::uint32_t> removed;
+    std::set<std::uint32_t> kept;
     for (const luks::TokenEntry& t : entries) {
-        if (t.type != kTokenType || std::find(tokens.begin(), tokens.end(), t.id) == tokens.end()) continue;
+        if (t.type != kTokenType) continue;
         auto token = token_from_json(t.json);
-        if (token && token->nv_policy) out.push_back(token->nv_policy->index);
+        if (!token || !token->nv_policy) continue;
+        if (std::find(tokens.begin(), tokens.end(), t.id) != tokens.end()) {
+            removed.push_back(token->nv_policy->index);
+        } else {
+            kept.insert(token->nv_policy->index);
+        }
     }
-    return out;
+    // An index a token that stays names is never released: the header is host-writable, and a removed
+    // token edited to name the index enroll just made for its successor must not take it along.
+    std::erase_if(removed, [&kept](std::uint32_t index) { return kept.contains(index); });
+    return removed;
 }
 
 std::vector<std::string> release_policy_indexes(tpm::TpmContext& tpm, const std::vector<std::uint32_t>& indexes,

@@ -32,7 +32,8 @@ Result<NvPolicy> setup_policy_index(tpm::TpmContext& tpm, const tpm::Srk& srk, H
                                     const std::string& luks_uuid);
 
 // The policy indexes of the --nv-policy tokens among `tokens` (ids), from the
-// volume's token list (read before the tokens are removed).
+// volume's token list (read before the tokens are removed), except those that
+// a cvmunlock token that stays names.
 std::vector<std::uint32_t> policy_indexes_of(const std::vector<luks::TokenEntry>& entries, const std::vector<int>& tokens);
 
 // After the tokens that used them were removed (wipe, enroll --wipe-slot): each

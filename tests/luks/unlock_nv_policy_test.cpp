@@ -276,6 +276,24 @@ TEST_F(NvPolicy, WipeRemovesThePolicyIndexAndItsWriterButNeverAnotherVolumes) {
     EXPECT_EQ(tpm2({"tpm2_nvreadpublic", handle}).exit_code, 0);
 }
 
+// Enrolling again with --wipe-slot=cvmunlock removes the old token's index, but
+// never the new token's, even when the host edited the old token to name the
+// handle the new enrollment takes (the first free one after the old index).
+TEST_F(NvPolicy, ReenrollingNeverReleasesTheNewTokensIndex) {
+    enroll_nv();
+    const auto old_index = exported_token(image, 0)["nv_policy"]["index"].get<std::uint32_t>();
+    json edited = exported_token(image, 0);
+    edited["nv_policy"]["index"] = old_index + 1;
+    replace_token(image, 0, edited);
+    auto e = enroll(image, {"--pcrs", "4,7", "--nv-policy", "--state-dir", path("state"), "--eventlog", log_a,
+                            "--wipe-slot=cvmunlock"});
+    ASSERT_EQ(e.exit_code, 0) << show(e);
+    const auto ids = cvmunlock_token_ids(image);
+    ASSERT_EQ(ids.size(), 1u);
+    EXPECT_EQ(exported_token(image, ids.at(0))["nv_policy"]["index"].get<std::uint32_t>(), old_index + 1);
+    EXPECT_EQ(unlock(image).exit_code, 0);
+}
+
 TEST_F(NvPolicy, AVolumeWithoutAnNvPolicyTokenIsNamed) {
     ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
     auto u = update_policy(tpm.tcti(), log_a);
