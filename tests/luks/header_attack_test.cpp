@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -21,6 +22,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -680,6 +682,25 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
     ASSERT_FALSE(r);
     EXPECT_EQ(r.error().reason, engine::Reason::HeaderUnacceptable);
     EXPECT_TRUE(contains(r.error().message, "segments.0.encryption")) << r.error().message;
+}
+
+// The snapshot itself cannot be changed: not through a new descriptor on its
+// /proc path (what libcryptsetup opens), not by truncating or growing it.
+TEST_F(HeaderAttack, SnapshotRefusesWritesThroughItsPath) {
+    auto snapshot = luks::HeaderSnapshot::take(img_);
+    ASSERT_TRUE(snapshot) << snapshot.error().message;
+    const int fd = ::open(snapshot->path().c_str(), O_RDWR | O_CLOEXEC);
+    ASSERT_GE(fd, 0) << std::strerror(errno);
+    const char zero[16] = {};
+    errno = 0;
+    EXPECT_EQ(::pwrite(fd, zero, sizeof zero, 0), -1);
+    EXPECT_EQ(errno, EPERM);
+    EXPECT_NE(::ftruncate(fd, 4096), 0);
+    EXPECT_NE(::ftruncate(fd, static_cast<off_t>(snapshot->bytes().size()) + 4096), 0);
+    Bytes back(snapshot->bytes().size());
+    ASSERT_EQ(::pread(fd, back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
+    EXPECT_TRUE(back == snapshot->bytes());
+    ::close(fd);
 }
 
 // 5. The plugin on a genuine volume: it unlocks with the vTPM; without one it

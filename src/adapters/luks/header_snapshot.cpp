@@ -120,7 +120,13 @@ Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device) {
         }
         done += static_cast<std::size_t>(n);
     }
-    if (::fcntl(fd, F_ADD_SEALS, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
+    // F_SEAL_FUTURE_WRITE, not F_SEAL_WRITE: both refuse every later write,
+    // hole punch and writable mapping through any descriptor (libcryptsetup
+    // opens /proc/self/fd/N anew). F_SEAL_WRITE also waits for pinned pages and
+    // fails with EBUSY when a page freshly written is still held elsewhere in
+    // the kernel (seen once under load in CI); this memfd was never mapped, so
+    // there is no older writable mapping for F_SEAL_WRITE to refuse.
+    if (::fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
         auto e = io_error("sealing the header snapshot");
         ::close(fd);
         return e;
