@@ -1,6 +1,8 @@
 #include "unlock.hpp"
 
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "tpm/tpm_names.hpp"
 #include "volume_check.hpp"
@@ -36,8 +38,46 @@ Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<Foun
     return std::unexpected(most_relevant(std::move(refusals)));
 }
 
+namespace {
+std::optional<std::uint64_t> decimal(const nlohmann::json& v) {
+    if (!v.is_string()) return std::nullopt;
+    const auto& s = v.get_ref<const std::string&>();
+    std::uint64_t out = 0;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
+    return out;
+}
+
+// The keyslot areas of the keyslots that the cvmunlock tokens of `headers`
+// name. Anything malformed is left out: checked_header refuses it afterwards.
+std::vector<luks::SnapshotArea> token_keyslot_areas(ByteView headers) {
+    std::vector<luks::SnapshotArea> out;
+    auto header = parse_luks2_header(headers);
+    if (!header) return out;
+    const auto& metadata = header->active().metadata;
+    auto tokens = cvmunlock_tokens(metadata);
+    if (!tokens || !metadata.contains("keyslots") || !metadata["keyslots"].is_object()) return out;
+    for (const auto& t : *tokens) {
+        const auto& slots = metadata["keyslots"];
+        const std::string id = std::to_string(t.token.keyslot);
+        if (!slots.contains(id) || !slots[id].is_object() || !slots[id].contains("area") || !slots[id]["area"].is_object()) {
+            continue;
+        }
+        const auto& area = slots[id]["area"];
+        const auto offset = area.contains("offset") ? decimal(area["offset"]) : std::nullopt;
+        const auto size = area.contains("size") ? decimal(area["size"]) : std::nullopt;
+        if (offset && size) out.push_back({*offset, *size});
+    }
+    return out;
+}
+}  // namespace
+
+Result<luks::HeaderSnapshot> take_unlock_snapshot(const std::string& device) {
+    return luks::HeaderSnapshot::take(device, token_keyslot_areas);
+}
+
 Decision<Unlocked> unlock_volume(const UnlockRequest& rq, std::vector<std::uint32_t>* tpm_commands) {
-    auto snapshot = luks::HeaderSnapshot::take(rq.device);
+    auto snapshot = take_unlock_snapshot(rq.device);
     if (!snapshot) return std::unexpected(refusal_from(snapshot.error().context("reading " + rq.device), Reason::HeaderUnacceptable));
     return unlock_from_snapshot(*snapshot, rq, tpm_commands);
 }

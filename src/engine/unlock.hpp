@@ -45,6 +45,11 @@ struct Unlocked {
 // `tpm_commands` receives the command codes sent, whatever the outcome.
 Decision<Unlocked> unlock_volume(const UnlockRequest& request, std::vector<std::uint32_t>* tpm_commands = nullptr);
 
+// The snapshot unlock_volume takes: both header copies and the keyslot areas
+// of the keyslots that cvmunlock tokens name (what the checks and the keyslot
+// open read), in a sealed memfd of the metadata's full size.
+Result<luks::HeaderSnapshot> take_unlock_snapshot(const std::string& device);
+
 // unlock_volume from a snapshot already taken (checks and activation use its bytes only).
 Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, const UnlockRequest& request,
                                         std::vector<std::uint32_t>* tpm_commands = nullptr);

@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -351,7 +352,7 @@ protected:
 
     // Unseals this volume's keyslot passphrase through the engine, as only the guest can.
     SecretBuffer unseal_passphrase() const {
-        auto snapshot = luks::HeaderSnapshot::take(img_);
+        auto snapshot = engine::take_unlock_snapshot(img_);
         EXPECT_TRUE(snapshot) << snapshot.error().message;
         if (!snapshot) return {};
         auto volume = luks::Volume::open_detached(snapshot->path(), img_);
@@ -664,7 +665,7 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
     request.tcti = tcti();
     request.name = std::nullopt;  // test only
 
-    auto genuine = luks::HeaderSnapshot::take(img_);
+    auto genuine = engine::take_unlock_snapshot(img_);
     ASSERT_TRUE(genuine) << genuine.error().message;
     ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, null_segment));
     auto r = engine::unlock_from_snapshot(*genuine, request);
@@ -674,7 +675,7 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
     EXPECT_EQ(fresh.exit_code, 1) << fresh.err;
     EXPECT_TRUE(contains(fresh.err, "segments.0.encryption")) << fresh.err;
 
-    auto rewritten = luks::HeaderSnapshot::take(img_);
+    auto rewritten = engine::take_unlock_snapshot(img_);
     ASSERT_TRUE(rewritten) << rewritten.error().message;
     ASSERT_NO_FATAL_FAILURE(write_at(img_, 0, genuine->bytes()));
     ASSERT_EQ(unlock(img_).exit_code, 0);
@@ -687,7 +688,7 @@ TEST_F(HeaderAttack, HeaderRewrittenAfterTheSnapshotIsNotUsed) {
 // The snapshot itself cannot be changed: not through a new descriptor on its
 // /proc path (what libcryptsetup opens), not by truncating or growing it.
 TEST_F(HeaderAttack, SnapshotRefusesWritesThroughItsPath) {
-    auto snapshot = luks::HeaderSnapshot::take(img_);
+    auto snapshot = engine::take_unlock_snapshot(img_);
     ASSERT_TRUE(snapshot) << snapshot.error().message;
     const int fd = ::open(snapshot->path().c_str(), O_RDWR | O_CLOEXEC);
     ASSERT_GE(fd, 0) << std::strerror(errno);
@@ -701,6 +702,59 @@ TEST_F(HeaderAttack, SnapshotRefusesWritesThroughItsPath) {
     ASSERT_EQ(::pread(fd, back.data(), back.size(), 0), static_cast<ssize_t>(back.size()));
     EXPECT_TRUE(back == snapshot->bytes());
     ::close(fd);
+}
+
+// The snapshot holds the headers and the token keyslot's area as on disk, in a
+// memfd of the metadata's full size; other keyslots' areas (the passphrase's)
+// are not copied. A selector naming an area outside the keyslots area is refused.
+TEST_F(HeaderAttack, SnapshotCopiesOnlyTheHeadersAndTheTokenKeyslotArea) {
+    auto snapshot = engine::take_unlock_snapshot(img_);
+    ASSERT_TRUE(snapshot) << snapshot.error().message;
+    auto volume = luks::Volume::open(img_);
+    ASSERT_TRUE(volume) << volume.error().message;
+    const auto doc = json::parse(*volume->metadata_json());
+    const auto area_of = [&](const std::string& slot) {
+        const auto& a = doc["keyslots"][slot]["area"];
+        return std::pair{std::stoull(a["offset"].get<std::string>()), std::stoull(a["size"].get<std::string>())};
+    };
+    const std::uint64_t full = snapshot->bytes().size() + std::stoull(doc["config"]["keyslots_size"].get<std::string>());
+    const int fd = ::open(snapshot->path().c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    EXPECT_EQ(static_cast<std::uint64_t>(st.st_size), full);
+    std::ifstream disk(img_, std::ios::binary);
+    const auto read_both = [&](std::uint64_t offset, std::uint64_t size) {
+        Bytes mem(size), dsk(size);
+        EXPECT_EQ(::pread(fd, mem.data(), size, static_cast<off_t>(offset)), static_cast<ssize_t>(size));
+        disk.seekg(static_cast<std::streamoff>(offset));
+        disk.read(reinterpret_cast<char*>(dsk.data()), static_cast<std::streamsize>(size));
+        return std::pair{mem, dsk};
+    };
+    const auto [ours_offset, ours_size] = area_of(slot());
+    const auto [mem, dsk] = read_both(ours_offset, ours_size);
+    EXPECT_TRUE(mem == dsk) << "the token keyslot's area differs from the disk";
+    bool other_seen = false;
+    for (const auto& [id, ks] : doc["keyslots"].items()) {
+        if (id == slot()) continue;
+        other_seen = true;
+        const auto [offset, size] = area_of(id);
+        const auto [m, d] = read_both(offset, size);
+        EXPECT_TRUE(std::all_of(m.begin(), m.end(), [](std::uint8_t b) { return b == 0; })) << "keyslot " << id << " was copied";
+        EXPECT_FALSE(std::all_of(d.begin(), d.end(), [](std::uint8_t b) { return b == 0; }));
+    }
+    EXPECT_TRUE(other_seen) << "the fixture has no other keyslot";
+    ::close(fd);
+
+    const auto outside = luks::HeaderSnapshot::take(img_, [](ByteView headers) {
+        return std::vector<luks::SnapshotArea>{{headers.size() - 4096, 8192}};
+    });
+    ASSERT_FALSE(outside);
+    EXPECT_TRUE(contains(outside.error().message, "outside the keyslots area")) << outside.error().message;
+    const auto past_end = luks::HeaderSnapshot::take(img_, [&](ByteView) {
+        return std::vector<luks::SnapshotArea>{{full - 4096, 8192}};
+    });
+    EXPECT_FALSE(past_end);
 }
 
 // 5. The plugin on a genuine volume: it unlocks with the vTPM; without one it

@@ -30,15 +30,26 @@ std::unexpected<Error> io_error(const std::string& what) {
                 what + ": " + std::strerror(err), err);
 }
 
-bool read_at(int fd, std::uint8_t* out, std::size_t size, std::uint64_t offset) {
+// Calls op(fd, data + done, size - done, offset + done) (pread or pwrite) until
+// all `size` bytes are through; false on an error or end of file.
+template <typename Byte, typename Op>
+bool whole_at(Op op, int fd, Byte* data, std::size_t size, std::uint64_t offset) {
     std::size_t done = 0;
     while (done < size) {
-        const ssize_t n = ::pread(fd, out + done, size - done, static_cast<off_t>(offset + done));
+        const ssize_t n = op(fd, data + done, size - done, static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) return false;
         done += static_cast<std::size_t>(n);
     }
     return true;
+}
+
+bool read_at(int fd, std::uint8_t* out, std::size_t size, std::uint64_t offset) {
+    return whole_at(::pread, fd, out, size, offset);
+}
+
+bool write_at(int fd, const std::uint8_t* data, std::size_t size, std::uint64_t offset) {
+    return whole_at(::pwrite, fd, data, size, offset);
 }
 
 std::uint64_t load_be64(const std::uint8_t* p) {
@@ -98,27 +109,42 @@ Result<Bytes> read_metadata(const std::string& device, std::uint64_t Sizes::*whi
     }
     return copy;
 }
+
 }  // namespace
 
 Result<Bytes> read_luks2_headers(const std::string& device) { return read_metadata(device, &Sizes::headers); }
 
-Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device) {
-    auto read = read_metadata(device, &Sizes::metadata);
-    if (!read) return std::unexpected(read.error());
-    Bytes copy = std::move(*read);
+Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device, const AreaSelector& select) {
+    auto opened = file::open_input(device, true);
+    if (!opened) return std::unexpected(opened.error());
+    Fd dev{*opened};
+    auto size = metadata_size(dev.fd, device);
+    if (!size) return std::unexpected(size.error());
+    Bytes headers(size->headers);
+    if (!read_at(dev.fd, headers.data(), headers.size(), 0)) {
+        return fail(ErrorCode::InvalidInput, device + ": shorter than its LUKS2 headers");
+    }
+    const std::vector<SnapshotArea> areas = select ? select(headers) : std::vector<SnapshotArea>{};
+    for (const auto& a : areas) {
+        if (a.offset < size->headers || a.size > size->metadata || a.offset > size->metadata - a.size) {
+            return fail(ErrorCode::InvalidInput, device + ": keyslot area at " + std::to_string(a.offset) + " (" +
+                                                     std::to_string(a.size) + " bytes) is outside the keyslots area");
+        }
+    }
 
     const int fd = ::memfd_create("cvmunlock-luks2-header", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (fd < 0) return io_error("memfd_create");
-    std::size_t done = 0;
-    while (done < copy.size()) {
-        const ssize_t n = ::write(fd, copy.data() + done, copy.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            auto e = io_error("writing the header snapshot");
-            ::close(fd);
-            return e;
+    Fd snap{fd};
+    // The full size, so libcryptsetup's checks of the header device's size hold.
+    if (::ftruncate(fd, static_cast<off_t>(size->metadata)) != 0) return io_error("sizing the header snapshot");
+    if (!write_at(fd, headers.data(), headers.size(), 0)) return io_error("writing the header snapshot");
+    Bytes area;
+    for (const auto& a : areas) {
+        area.resize(a.size);
+        if (!read_at(dev.fd, area.data(), area.size(), a.offset)) {
+            return fail(ErrorCode::InvalidInput, device + ": shorter than its keyslot area at " + std::to_string(a.offset));
         }
-        done += static_cast<std::size_t>(n);
+        if (!write_at(fd, area.data(), area.size(), a.offset)) return io_error("writing the header snapshot");
     }
     // F_SEAL_FUTURE_WRITE, not F_SEAL_WRITE: both refuse every later write,
     // hole punch and writable mapping through any descriptor (libcryptsetup
@@ -127,11 +153,10 @@ Result<HeaderSnapshot> HeaderSnapshot::take(const std::string& device) {
     // the kernel (seen once under load in CI); this memfd was never mapped, so
     // there is no older writable mapping for F_SEAL_WRITE to refuse.
     if (::fcntl(fd, F_ADD_SEALS, F_SEAL_FUTURE_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) != 0) {
-        auto e = io_error("sealing the header snapshot");
-        ::close(fd);
-        return e;
+        return io_error("sealing the header snapshot");
     }
-    return HeaderSnapshot(fd, std::move(copy));
+    snap.fd = -1;
+    return HeaderSnapshot(fd, std::move(headers));
 }
 
 HeaderSnapshot::~HeaderSnapshot() {

@@ -23,8 +23,10 @@ VM_MATCHED=""
 #             ovmf-secboot-off  the same firmware, empty variables: Secure
 #                           Boot off (shim still boots)
 # VM_REBOOT=1: a reboot of the guest restarts it (the default ends QEMU).
+# VM_EXTRA_DRIVES (array): more raw disk files, virtio disks after DISK.
+# VM_MEMORY: guest memory in MiB (default 1024).
 e2e_vm_start() {
-	local run=$1 firmware=$2 kernel=$3 initrd=$4 disk=$5 cmdline=$6 chain
+	local run=$1 firmware=$2 kernel=$3 initrd=$4 disk=$5 cmdline=$6 chain extra n=0
 	case $firmware in
 	ovmf) chain=ovmf ;;
 	ovmf-secboot) chain=shim-grub ;;
@@ -34,7 +36,7 @@ e2e_vm_start() {
 	local -a args
 	mapfile -t args < <(qemu_firmware_args "$chain" "$run")
 	((${#args[@]} > 0)) || return 1
-	args+=(-accel tcg -cpu max -m 1024 -smp 1 -nodefaults -display none -monitor none
+	args+=(-accel tcg -cpu max -m "${VM_MEMORY:-1024}" -smp 1 -nodefaults -display none -monitor none
 		-chardev "pipe,id=console,path=$run/serial" -serial chardev:console
 		-chardev "socket,id=chrtpm,path=$run/tpm/sock"
 		-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0"
@@ -45,6 +47,10 @@ e2e_vm_start() {
 	else
 		args+=(-device "virtio-blk-pci,drive=root" -kernel "$kernel" -initrd "$initrd" -append "$cmdline")
 	fi
+	for extra in ${VM_EXTRA_DRIVES[@]+"${VM_EXTRA_DRIVES[@]}"}; do
+		n=$((n + 1))
+		args+=(-drive "if=none,id=extra$n,format=raw,file=$extra" -device "virtio-blk-pci,drive=extra$n")
+	done
 	mkfifo "$run/serial.in" "$run/serial.out" || return 1
 	start_swtpm "$run/tpm" || return 1
 	VM_RUN=$run

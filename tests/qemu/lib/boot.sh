@@ -19,7 +19,7 @@ start_swtpm() {
 	mkdir -p "$dir/state"
 	swtpm socket --tpm2 --tpmstate "dir=$dir/state" \
 		--ctrl "type=unixio,path=$dir/sock" --terminate \
-		--log "file=$dir/swtpm.log" &
+		--log "file=$dir/swtpm.log${SWTPM_LOG_LEVEL:+,level=$SWTPM_LOG_LEVEL}" &
 	SWTPM_PID=$!
 	while [[ ! -S $dir/sock ]]; do
 		if ! kill -0 "$SWTPM_PID" 2>/dev/null || ((waited >= 100)); then
