@@ -4,7 +4,11 @@
 // the sealed data, never in the host-writable token.
 #pragma once
 
+#include <cstdint>
+#include <string>
 #include <string_view>
+
+#include <nlohmann/json.hpp>
 
 #include "cvmunlock/error.hpp"
 #include "cvmunlock/secret.hpp"
@@ -14,13 +18,32 @@ namespace cvmunlock {
 inline constexpr std::size_t kSecretSize = 32;
 inline constexpr std::size_t kPinSize = 32;
 
-// SHA-256("cvmunlock volume-key pin v1" || 0x00 || uuid || 0x00 || volume_key
+// Token version 1: SHA-256("cvmunlock volume-key pin v1" || 0x00 || uuid || 0x00 || volume_key
 //         [|| 0x00 || requirements]):
 // binds the sealed secret to this volume's key and to its LUKS2 UUID, so a
 // keyslot and token transplanted from another volume of this vTPM are refused,
 // and to the token's boot requirements (token_requirements), so a host that
 // strips or relaxes the SNP requirement in the token gets a refusal.
 Bytes volume_key_pin(std::string_view luks_uuid, const SecretBuffer& volume_key, ByteView requirements = {});
+
+// The LUKS2 digest that a keyslot's volume key must match (type "pbkdf2"),
+// its fields as the header's JSON has them.
+struct VolumeKeyDigest {
+    std::string hash;
+    std::uint64_t iterations = 0;
+    std::string salt;    // base64
+    std::string digest;  // base64
+};
+// The digest that binds `keyslot` in LUKS2 `metadata`.
+Result<VolumeKeyDigest> keyslot_digest(const nlohmann::json& metadata, int keyslot);
+
+// Token version 2: SHA-256("cvmunlock volume-key digest pin v2" || 0x00 ||
+// uuid || 0x00 || hash || 0x00 || iterations (decimal) || 0x00 || salt ||
+// 0x00 || digest [|| 0x00 || requirements]). libcryptsetup accepts a volume
+// key from a keyslot only when PBKDF2 of it gives that digest, so pinning the
+// digest pins the volume key, and it is checked without opening the keyslot.
+Bytes digest_pin(std::string_view luks_uuid, const VolumeKeyDigest& digest, ByteView requirements = {});
+bool digest_matches(std::string_view luks_uuid, const VolumeKeyDigest& digest, ByteView pin, ByteView requirements = {});
 
 // secret || pin, as sealed.
 SecretBuffer make_sealed_data(const SecretBuffer& secret, ByteView pin);

@@ -18,7 +18,11 @@
 namespace cvmunlock {
 
 inline constexpr const char* kTokenType = "cvmunlock";
-inline constexpr int kTokenVersion = 1;
+// Version written by enroll. 2: the sealed pin binds the volume key's LUKS2
+// digest (digest_pin), so the token plugin checks the binding without opening
+// the keyslot; 1 (still read and unlocked): the pin binds the volume key itself.
+inline constexpr int kTokenVersion = 2;
+inline constexpr int kOldestTokenVersion = 1;
 
 struct PinKdf {
     std::uint32_t iterations = 0;  // PBKDF2-HMAC-SHA256
@@ -64,6 +68,7 @@ struct PolicyKey {
 };
 
 struct CvmToken {
+    int version = kTokenVersion;         // kOldestTokenVersion..kTokenVersion: which volume-key pin is sealed
     int keyslot = -1;                    // the LUKS2 keyslot this token opens
     HashAlg pcr_bank = HashAlg::Sha256;  // bank of the PCR policy
     std::vector<std::uint32_t> pcrs;     // sealed PCRs, ascending, lock PCR excluded

@@ -58,9 +58,12 @@ Result<void> parse_header(const json& doc, CvmToken& t) {
     if (!doc.contains("type") || doc["type"] != kTokenType) return bad("type", "not \"cvmunlock\"");
     // Compared as the unsigned number it is: get<int>() would read 4294967297 as 1.
     if (!doc.contains("version") || !doc["version"].is_number_unsigned() ||
-        doc["version"].get<std::uint64_t>() != static_cast<std::uint64_t>(kTokenVersion)) {
-        return bad("version", "unsupported (this build reads version " + std::to_string(kTokenVersion) + ")");
+        doc["version"].get<std::uint64_t>() < static_cast<std::uint64_t>(kOldestTokenVersion) ||
+        doc["version"].get<std::uint64_t>() > static_cast<std::uint64_t>(kTokenVersion)) {
+        return bad("version", "unsupported (this build reads versions " + std::to_string(kOldestTokenVersion) + " to " +
+                                  std::to_string(kTokenVersion) + ")");
     }
+    t.version = static_cast<int>(doc["version"].get<std::uint64_t>());
     const json& slots = doc.contains("keyslots") ? doc["keyslots"] : json();
     if (!slots.is_array() || slots.size() != 1 || !slots[0].is_string()) return bad("keyslots", "must list exactly one keyslot");
     const std::string s = slots[0].get<std::string>();
@@ -275,7 +278,7 @@ json token_to_json(const CvmToken& t) {
     }
     json doc{{"type", kTokenType},
              {"keyslots", json::array({std::to_string(t.keyslot)})},
-             {"version", kTokenVersion},
+             {"version", t.version},
              {"pcr_bank", hash_alg_name(t.pcr_bank)},
              {"pcrs", t.pcrs},
              {"lock_pcr", t.lock_pcr ? json(*t.lock_pcr) : json()},

@@ -192,7 +192,7 @@ struct NewSeal {
 // Everything enroll asks of the vTPM, in one scope: the SRK (a transient one
 // is flushed when it ends) is gone before anything is written to the volume.
 Result<NewSeal> seal_new_secret(tpm::TpmContext& tpm, const EnrollRequest& rq, luks::Volume& volume,
-                                const SecretBuffer& vk, EnrollReport& report) {
+                                const VolumeKeyDigest& vk_digest, EnrollReport& report) {
     auto values = policy_values(tpm, rq);
     if (!values) return std::unexpected(values.error());
     auto srk = tpm::load_srk(tpm, rq.persist_srk);
@@ -204,7 +204,8 @@ Result<NewSeal> seal_new_secret(tpm::TpmContext& tpm, const EnrollRequest& rq, l
     auto secret = tpm::random_secret(tpm, kSecretSize);
     if (!secret) return std::unexpected(secret.error());
     NewSeal out;
-    out.sealed_data = make_sealed_data(*secret, volume_key_pin(volume.uuid(), vk, token_requirements(requirements)));
+    // Token version 2: the pin binds the volume key's digest (bind_volume_key).
+    out.sealed_data = make_sealed_data(*secret, digest_pin(volume.uuid(), vk_digest, token_requirements(requirements)));
     std::optional<NvPolicy> nv;
     if (rq.nv_policy) {
         auto index = setup_policy_index(tpm, *srk, rq.bank, *values, rq.nv_index, rq.state_dir, volume.uuid());
@@ -249,7 +250,8 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     if (!volume) return std::unexpected(volume.error());
     auto json = volume->metadata_json();
     if (!json) return std::unexpected(json.error());
-    if (auto r = validate_luks2_metadata(nlohmann::json::parse(*json, nullptr, false), rq.header_policy, std::nullopt); !r) {
+    const auto metadata = nlohmann::json::parse(*json, nullptr, false);
+    if (auto r = validate_luks2_metadata(metadata, rq.header_policy, std::nullopt); !r) {
         return std::unexpected(Error(ErrorCode::PolicyRefused, "refusing to enroll into an unacceptable LUKS2 header: " + r.error().message));
     }
     auto opened = volume->volume_key(rq.unlock_key.secret_view(), -1);
@@ -266,7 +268,10 @@ Result<void> enroll_volume(const EnrollRequest& rq, EnrollReport& report) {
     }
     auto tpm = tpm::TpmContext::open(rq.tcti, rq.limits);
     if (!tpm) return std::unexpected(tpm.error());
-    auto sealed = seal_new_secret(**tpm, rq, *volume, *vk, report);
+    // The digest that libcryptsetup just checked this volume key against.
+    auto vk_digest = keyslot_digest(metadata, opened->keyslot);
+    if (!vk_digest) return std::unexpected(vk_digest.error());
+    auto sealed = seal_new_secret(**tpm, rq, *volume, *vk_digest, report);
     if (!sealed) return std::unexpected(sealed.error());
     // Nothing is written for a vTPM that stopped answering, even at the last flush.
     if (auto stall = (*tpm)->stalled()) return std::unexpected(*stall);

@@ -22,7 +22,7 @@ Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<Foun
             refusals.push_back(std::move(unsealed.error()));
             continue;
         }
-        auto key = bind_volume_key(volume, *found, unsealed->parts);
+        auto key = bind_volume_key(volume, *found, unsealed->parts, volume_key != nullptr);
         if (!key) {
             refusals.push_back(std::move(key.error()));
             continue;

@@ -55,6 +55,9 @@ Decision<Unlocked> unlock_from_snapshot(const luks::HeaderSnapshot& snapshot, co
                                         std::vector<std::uint32_t>* tpm_commands = nullptr);
 
 // Tries `tokens` (already checked against `volume`'s header) in that order.
+// With `volume_key`, each token's keyslot is opened and the key returned there;
+// without it, a version 2 token's binding is checked without opening the
+// keyslot (bind_volume_key): for the token plugin, whose caller opens it.
 Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<FoundToken>& tokens, UnsealContext& ctx,
                                     SecretBuffer* volume_key);
 

@@ -28,7 +28,14 @@ Decision<std::vector<FoundToken>> checked_header(ByteView raw, luks::Volume& loa
     return std::move(*tokens);
 }
 
-Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& found, const SealedParts& parts) {
+namespace {
+Refusal altered(const FoundToken& found, std::string message) {
+    Refusal r = refuse(Reason::HeaderAltered, std::move(message)).error();
+    r.token = found.id;
+    return r;
+}
+
+Decision<luks::Volume::OpenedKeyslot> open_keyslot(luks::Volume& volume, const FoundToken& found, const SealedParts& parts) {
     const int keyslot = found.token.keyslot;
     auto key = volume.volume_key(parts.passphrase.secret_view(), keyslot);
     if (!key) {
@@ -40,14 +47,36 @@ Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& f
         r.token = found.id;
         return std::unexpected(std::move(r));
     }
-    // The sealed pin, not the host-writable header, says which volume key is ours.
-    if (!volume_key_matches(volume.uuid(), key->volume_key, parts.pin, token_requirements(found.token))) {
-        Refusal r = refuse(Reason::HeaderAltered, "keyslot " + std::to_string(keyslot) +
-                                                      " yields a volume key, or belongs to a volume (UUID " +
-                                                      volume.uuid() + "), other than the one sealed in the vTPM: "
-                                                      "the header was altered").error();
-        r.token = found.id;
-        return std::unexpected(std::move(r));
+    return std::move(*key);
+}
+}  // namespace
+
+Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& found, const SealedParts& parts,
+                                       bool want_key) {
+    const int keyslot = found.token.keyslot;
+    const Bytes requirements = token_requirements(found.token);
+    if (found.token.version >= 2) {
+        auto json = volume.metadata_json();
+        if (!json) return std::unexpected(refusal_from(json.error(), Reason::HeaderUnacceptable));
+        auto digest = keyslot_digest(nlohmann::json::parse(*json, nullptr, false), keyslot);
+        if (!digest || !digest_matches(volume.uuid(), *digest, parts.pin, requirements)) {
+            return std::unexpected(altered(found, "keyslot " + std::to_string(keyslot) +
+                                                      " is bound to a volume-key digest, or belongs to a volume (UUID " +
+                                                      volume.uuid() + "), other than the one sealed in the vTPM: the "
+                                                      "header was altered"));
+        }
+        if (!want_key) return SecretBuffer();
+        // libcryptsetup accepts the keyslot's key only if it matches the digest just checked.
+        auto key = open_keyslot(volume, found, parts);
+        if (!key) return std::unexpected(key.error());
+        return std::move(key->volume_key);
+    }
+    auto key = open_keyslot(volume, found, parts);
+    if (!key) return std::unexpected(key.error());
+    if (!volume_key_matches(volume.uuid(), key->volume_key, parts.pin, requirements)) {
+        return std::unexpected(altered(found, "keyslot " + std::to_string(keyslot) +
+                                                  " yields a volume key, or belongs to a volume (UUID " + volume.uuid() +
+                                                  "), other than the one sealed in the vTPM: the header was altered"));
     }
     return std::move(key->volume_key);
 }

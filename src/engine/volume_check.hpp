@@ -23,11 +23,17 @@ namespace cvmunlock::engine {
 // refused (HeaderAltered). Returns the cvmunlock tokens; NoToken when none.
 Decision<std::vector<FoundToken>> checked_header(ByteView raw, luks::Volume& loaded, const Luks2Policy& policy);
 
-// The one step after unsealing: the token's keyslot must open with the
-// unsealed passphrase, and the volume key it yields, with the LUKS2 UUID and
-// the token's requirements, must match the pin sealed with the secret (the
-// host-writable header does not decide which volume key is ours). Returns the
-// volume key.
-Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& found, const SealedParts& parts);
+// The one step after unsealing: the pin sealed with the secret (not the
+// host-writable header) decides which volume key is ours, with the LUKS2 UUID
+// and the token's requirements. Token version 2 pins the LUKS2 digest of the
+// token's keyslot: it is checked against the header libcryptsetup loaded
+// without opening the keyslot, and libcryptsetup accepts only a volume key
+// that matches that digest (so the token plugin, which hands the passphrase to
+// libcryptsetup, opens the keyslot once, not twice). Version 1 pins the volume
+// key itself: the keyslot is opened here and its key compared.
+// With `want_key` the keyslot is opened (both versions) and the volume key
+// returned; without it, for version 2, an empty buffer.
+Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& found, const SealedParts& parts,
+                                       bool want_key);
 
 }  // namespace cvmunlock::engine

@@ -141,7 +141,8 @@ Result<WipeReport> wipe_tokens(luks::Volume& volume, const WipeRequest& rq) {
         for (const auto& t : found ? *found : std::vector<FoundToken>{}) {
             if (!tpm || std::find(plan.tokens.begin(), plan.tokens.end(), t.id) != plan.tokens.end()) continue;
             UnsealContext ctx{**tpm, PinSource{}, rq.eventlog_path, SnpGateConfig{}};
-            if (open_with_tokens(volume, {t}, ctx, nullptr)) {
+            SecretBuffer key;  // asked for, so the keyslot is really opened, not only its binding checked
+            if (open_with_tokens(volume, {t}, ctx, &key)) {
                 report.way_in = "token " + std::to_string(t.id) + ", which still unseals (keyslot " +
                                 std::to_string(t.token.keyslot) + ")";
                 break;

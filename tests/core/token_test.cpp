@@ -45,14 +45,14 @@ TEST(Token, RejectsEachBrokenFieldByName) {
         const char* field;
         json value;
     } cases[] = {
-        {"type", "systemd-tpm2"},      {"version", 2},           {"keyslots", json::array({"1", "2"})},
+        {"type", "systemd-tpm2"},      {"version", 3},           {"keyslots", json::array({"1", "2"})},
         {"keyslots", json::array({"x"})}, {"pcr_bank", "sha1"},  {"pcrs", json::array({7, 0})},
         {"pcrs", json::array({24})},   {"lock_pcr", 7},          {"pcr_values", json{{"7", "00"}}},
         {"policy", "abcd"},            {"srk_name", 5},          {"tpm_public", "!!!!"},
         {"tpm_private", ""},           {"pin", json{{"kdf", "md5"}}}, {"events", json{{"7", json::array({"00"})}}},
         {"surprise", 1},           {"type", 1},              {"pin", json{{"kdf", 5}}},
-        // 2^32 + 1: read as an int it would be 1, the supported version.
-        {"version", 4294967297ULL}, {"version", -1},        {"version", 1.0},
+        // 2^32 + 1 and + 2: read as an int they would be 1 and 2, the supported versions.
+        {"version", 4294967297ULL}, {"version", 4294967298ULL}, {"version", 0}, {"version", -1}, {"version", 1.0},
     };
     for (const auto& c : cases) {
         json j = good_token();

@@ -350,6 +350,12 @@ protected:
         }
     }
 
+    // Another volume, formatted with this one's passphrase and enrolled on the same vTPM.
+    void enroll_other(const fs::path& other, int& other_token, int& other_slot) {
+        ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
+        ASSERT_NO_FATAL_FAILURE(enroll(other, key_, other_token, other_slot));
+    }
+
     // Unseals this volume's keyslot passphrase through the engine, as only the guest can.
     SecretBuffer unseal_passphrase() const {
         auto snapshot = engine::take_unlock_snapshot(img_);
@@ -484,16 +490,36 @@ TEST_F(HeaderAttack, SecondDigestFromAnotherVolumeIsRefused) {
 }
 
 // 3b. Another volume enrolled on the same vTPM: its cvmunlock keyslot, binary
-// area and digest transplanted as the keyslot our token names. Our unsealed
-// secret does not open it.
+// area and digest transplanted as the keyslot our token names. The digest is
+// not the one our sealed pin names (and our unsealed secret would not open
+// the keyslot either).
 TEST_F(HeaderAttack, KeyslotFromAnotherEnrolledVolumeIsRefused) {
     const fs::path other = dir_.path() / "b.img";
-    ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
     int other_token = -1, other_slot = -1;
-    ASSERT_NO_FATAL_FAILURE(enroll(other, key_, other_token, other_slot));
+    ASSERT_NO_FATAL_FAILURE(enroll_other(other, other_token, other_slot));
     ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
 
-    expect_refused(img_, {"keyslot " + slot() + " does not open"});
+    expect_refused(img_, {"keyslot " + slot() + " is bound to a volume-key digest", "other than the one sealed in the vTPM"});
+}
+
+// 3b'. Only the keyslot and its area transplanted, this volume's digest kept:
+// the binding holds, the keyslot does not open with our secret. unlock says
+// so; the plugin hands the secret to libcryptsetup, which cannot open the
+// keyslot either, and cryptsetup falls back to asking.
+TEST_F(HeaderAttack, KeyslotFromAnotherVolumeUnderOurDigestDoesNotOpen) {
+    const fs::path other = dir_.path() / "b.img";
+    int other_token = -1, other_slot = -1;
+    ASSERT_NO_FATAL_FAILURE(enroll_other(other, other_token, other_slot));
+    const json digests = metadata_of(img_).at("digests");
+    ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
+    ASSERT_NO_FATAL_FAILURE(rewrite_metadata(img_, [&](json& m) { m["digests"] = digests; }));
+
+    const auto cli = unlock(img_, true);
+    EXPECT_EQ(cli.exit_code, 1) << cli.err;
+    EXPECT_TRUE(contains(cli.err, "keyslot " + slot() + " does not open")) << cli.err;
+    const auto plugin = token_open(img_, tcti());
+    EXPECT_NE(plugin.exit_code, 0) << plugin.out << plugin.err;
+    EXPECT_LT(plugin.exit_code, 128) << "cryptsetup was killed by a signal";
 }
 
 // 3c. As 3b, but the host also learned our keyslot passphrase (not the volume
@@ -516,7 +542,7 @@ TEST_F(HeaderAttack, KeyslotOpeningWithLeakedSecretFailsTheVolumeKeyPin) {
     }
     ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
 
-    expect_refused(img_, {"keyslot " + slot() + " yields a volume key", "other than the one sealed in the vTPM"});
+    expect_refused(img_, {"keyslot " + slot() + " is bound to a volume-key digest", "other than the one sealed in the vTPM"});
 }
 
 // 3d. Another volume enrolled on the same vTPM, whose token comes along with
@@ -525,9 +551,8 @@ TEST_F(HeaderAttack, KeyslotOpeningWithLeakedSecretFailsTheVolumeKeyPin) {
 // not this header's, so both front ends refuse.
 TEST_F(HeaderAttack, TokenKeyslotAndDigestFromAnotherVolumeAreRefused) {
     const fs::path other = dir_.path() / "b.img";
-    ASSERT_NO_FATAL_FAILURE(format_image(other, key_));
     int other_token = -1, other_slot = -1;
-    ASSERT_NO_FATAL_FAILURE(enroll(other, key_, other_token, other_slot));
+    ASSERT_NO_FATAL_FAILURE(enroll_other(other, other_token, other_slot));
     ASSERT_NO_FATAL_FAILURE(transplant_keyslot(other, std::to_string(other_slot), img_, slot()));
     json token = metadata_of(other).at("tokens").at(std::to_string(other_token));
     token["keyslots"] = json::array({slot()});

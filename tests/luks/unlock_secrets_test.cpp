@@ -104,16 +104,24 @@ TEST_F(UnlockSwtpm, NoSecretCrossesTheTpmLinkInTheClear) {
     ASSERT_EQ(d.exit_code, 0) << show(d);
     const std::string volume_key = read_file(vk_file);
     ASSERT_EQ(volume_key.size(), 64u);
-    static constexpr char kPinDomain[] = "cvmunlock volume-key pin v1";  // with its NUL
+    // Token version 2 pins the volume key's LUKS2 digest (docs/token-format.md), as stock cryptsetup dumps it.
+    static constexpr char kPinDomain[] = "cvmunlock volume-key digest pin v2";  // with its NUL
     auto uuid = run_process({"cryptsetup", "luksUUID", image});
     ASSERT_EQ(uuid.exit_code, 0) << show(uuid);
     const std::string luks_uuid = uuid.out.substr(0, uuid.out.find('\n'));
-    const std::string vk_pin =
-        sha256(std::string(kPinDomain, sizeof kPinDomain) + luks_uuid + std::string(1, '\0') + volume_key);
+    auto dump = run_process({"cryptsetup", "luksDump", "--dump-json-metadata", image});
+    ASSERT_EQ(dump.exit_code, 0) << show(dump);
+    const json digest = json::parse(dump.out).at("digests").begin().value();
+    const std::string nul(1, '\0');
+    const std::string vk_pin = sha256(std::string(kPinDomain, sizeof kPinDomain) + luks_uuid + nul +
+                                      digest.at("hash").get<std::string>() + nul +
+                                      std::to_string(digest.at("iterations").get<std::uint64_t>()) + nul +
+                                      digest.at("salt").get<std::string>() + nul + digest.at("digest").get<std::string>());
 
     const std::string sealed = unseal_with_tpm2_tools(image, 0, control_pcap);
     ASSERT_EQ(sealed.size(), 64u) << peer_error;
-    EXPECT_EQ(to_hex(sealed.substr(32)), to_hex(vk_pin)) << "the sealed pin is not SHA-256(domain || uuid || volume key)";
+    EXPECT_EQ(to_hex(sealed.substr(32)), to_hex(vk_pin))
+        << "the sealed pin is not SHA-256(domain || uuid || hash || iterations || salt || digest)";
     const std::string secret = sealed.substr(0, 32);
     const std::string passphrase = base64_encode(secret);
     const std::string passphrase_file = path("passphrase");
