@@ -44,22 +44,28 @@ TPMT_SIG_SCHEME signing_scheme(const TPMT_PUBLIC& ak) {
 }
 }  // namespace
 
-Result<Bytes> read_persistent_public(TpmContext& tpm, TPM2_HANDLE persistent) {
+Result<PersistentKey> open_persistent_key(TpmContext& tpm, TPM2_HANDLE persistent) {
     auto tr = open_persistent(tpm, persistent);
     if (!tr) return std::unexpected(tr.error());
     auto pub = read_public(tpm, persistent, *tr);
     if (!pub) return std::unexpected(pub.error());
-    Bytes out(sizeof(TPM2B_PUBLIC));
+    PersistentKey key{persistent, *tr, Bytes(sizeof(TPM2B_PUBLIC))};
     std::size_t len = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub->get(), out.data(), out.size(), &len) != TSS2_RC_SUCCESS) {
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub->get(), key.public_blob.data(), key.public_blob.size(), &len) != TSS2_RC_SUCCESS) {
         return fail(ErrorCode::Internal, "cannot marshal the public area of " + handle_name(persistent));
     }
-    out.resize(len);
-    return out;
+    key.public_blob.resize(len);
+    return key;
 }
 
-Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, ByteView ak_public,
-                                      const ObjectHandle& object, ByteView nonce) {
+Result<Bytes> read_persistent_public(TpmContext& tpm, TPM2_HANDLE persistent) {
+    auto key = open_persistent_key(tpm, persistent);
+    if (!key) return std::unexpected(key.error());
+    return std::move(key->public_blob);
+}
+
+Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, const ObjectHandle& object,
+                                      ByteView nonce) {
     TPM2B_DATA qualifying{};
     if (nonce.size() > sizeof qualifying.buffer) {
         return fail(ErrorCode::InvalidInput, "certify nonce of " + std::to_string(nonce.size()) + " bytes exceeds " +
@@ -69,21 +75,19 @@ Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent
     if (!nonce.empty()) std::memcpy(qualifying.buffer, nonce.data(), nonce.size());
 
     TPM2B_PUBLIC pub{};
-    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ak_public.data(), ak_public.size(), nullptr, &pub) != TSS2_RC_SUCCESS) {
-        return fail(ErrorCode::InvalidInput, "the public area given for " + handle_name(ak_persistent) + " does not unmarshal");
+    if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(ak.public_blob.data(), ak.public_blob.size(), nullptr, &pub) != TSS2_RC_SUCCESS) {
+        return fail(ErrorCode::InvalidInput, "the public area read for " + handle_name(ak.handle) + " does not unmarshal");
     }
-    auto ak = open_persistent(tpm, ak_persistent);
-    if (!ak) return std::unexpected(ak.error());
     const TPMT_SIG_SCHEME scheme = signing_scheme(pub.publicArea);
 
     TPM2B_ATTEST* attest_raw = nullptr;
     TPMT_SIGNATURE* sig_raw = nullptr;
-    TSS2_RC rc = Esys_Certify(tpm.esys(), object.get(), *ak, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE,
+    TSS2_RC rc = Esys_Certify(tpm.esys(), object.get(), ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE,
                               &qualifying, &scheme, &attest_raw, &sig_raw);
     EsysPtr<TPM2B_ATTEST> attest(attest_raw);
     EsysPtr<TPMT_SIGNATURE> sig(sig_raw);
     if (rc != TSS2_RC_SUCCESS) {
-        return std::unexpected(esys_error(tpm.esys(), "TPM2_Certify with the AK at " + handle_name(ak_persistent), rc));
+        return std::unexpected(esys_error(tpm.esys(), "TPM2_Certify with the AK at " + handle_name(ak.handle), rc));
     }
     Certification out;
     out.attest.assign(attest->attestationData, attest->attestationData + attest->size);

@@ -11,8 +11,16 @@
 
 namespace cvmunlock::tpm {
 
-// Marshaled TPM2B_PUBLIC of the object at a persistent handle (TPM2_ReadPublic).
-// NotFound when nothing is persistent there.
+// The key at a persistent handle: its ESAPI handle (no flush needed) and its
+// marshaled TPM2B_PUBLIC (TPM2_ReadPublic). NotFound when nothing is persistent there.
+struct PersistentKey {
+    TPM2_HANDLE handle = 0;
+    ESYS_TR tr = ESYS_TR_NONE;
+    Bytes public_blob;
+};
+Result<PersistentKey> open_persistent_key(TpmContext& tpm, TPM2_HANDLE persistent);
+
+// Its public_blob alone.
 Result<Bytes> read_persistent_public(TpmContext& tpm, TPM2_HANDLE persistent);
 
 struct Certification {
@@ -20,12 +28,11 @@ struct Certification {
     Bytes signature;  // marshaled TPMT_SIGNATURE
 };
 
-// TPM2_Certify of `object` (admin role, empty password) signed by the key at
-// `ak_persistent` (user role, empty password) with the AK's own scheme
-// (RSASSA SHA-256 when the key has none), qualifyingData = `nonce` (at most 64 bytes).
-// `ak_public` is the AK's marshaled TPM2B_PUBLIC as read_persistent_public gave it
-// (the scheme comes from it, so the AK is not read twice).
-Result<Certification> certify_with_ak(TpmContext& tpm, TPM2_HANDLE ak_persistent, ByteView ak_public,
-                                      const ObjectHandle& object, ByteView nonce);
+// TPM2_Certify of `object` (admin role, empty password) signed by `ak` (user
+// role, empty password) with the AK's own scheme (RSASSA SHA-256 when the key
+// has none), qualifyingData = `nonce` (at most 64 bytes). The AK is not read
+// again: its scheme comes from the public area open_persistent_key read.
+Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, const ObjectHandle& object,
+                                      ByteView nonce);
 
 }  // namespace cvmunlock::tpm

@@ -55,11 +55,11 @@ Result<void> check_azure_binding(TpmContext& tpm, const hcl::HclReport& report, 
 
     auto ak = hcl::ak_public_from_runtime(report.runtime_json);
     if (!ak) return std::unexpected(refusal(ak.error(), kStepB));
-    auto ak_public = read_persistent_public(tpm, hcl::kAkPersistentHandle);
-    if (!ak_public) return std::unexpected(refusal(ak_public.error(), kStepB));
-    if (auto b = hcl::ak_matches(*ak_public, *ak); !b) return std::unexpected(refusal(b.error(), kStepB));
+    auto ak_key = open_persistent_key(tpm, hcl::kAkPersistentHandle);
+    if (!ak_key) return std::unexpected(refusal(ak_key.error(), kStepB));
+    if (auto b = hcl::ak_matches(ak_key->public_blob, *ak); !b) return std::unexpected(refusal(b.error(), kStepB));
 
-    auto cert = certify_with_ak(tpm, hcl::kAkPersistentHandle, *ak_public, srk.handle, nonce);
+    auto cert = certify_with_ak(tpm, *ak_key, srk.handle, nonce);
     if (!cert) return std::unexpected(refusal(cert.error(), kStepC));
     if (auto c = hcl::verify_certify(cert->attest, cert->signature, *ak, nonce, srk.name); !c) {
         return std::unexpected(refusal(c.error(), kStepC));

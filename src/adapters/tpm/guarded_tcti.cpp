@@ -68,17 +68,36 @@ struct Job {
     }
 };
 
+// The thread that makes the inner TCTI's calls, one job at a time, for one
+// GuardedTcti (one thread for all its commands, not one per command). When a
+// job does not finish in time, the GuardedTcti sets `quit` and lets the thread
+// go: it ends when (if ever) the TPM call returns.
+struct Worker {
+    std::mutex mutex;
+    std::condition_variable cv;
+    std::shared_ptr<Job> next;
+    bool quit = false;
+};
+
 void* worker_main(void* arg) {
-    auto* holder = static_cast<std::shared_ptr<Job>*>(arg);
-    std::shared_ptr<Job> job = std::move(*holder);
+    auto* holder = static_cast<std::shared_ptr<Worker>*>(arg);
+    std::shared_ptr<Worker> worker = std::move(*holder);
     delete holder;
-    job->run();
-    {
-        std::lock_guard lock(job->mutex);
-        job->done = true;
+    for (;;) {
+        std::shared_ptr<Job> job;
+        {
+            std::unique_lock lock(worker->mutex);
+            worker->cv.wait(lock, [&] { return worker->quit || worker->next != nullptr; });
+            if (worker->quit) return nullptr;
+            job = std::move(worker->next);
+        }
+        job->run();
+        {
+            std::lock_guard lock(job->mutex);
+            job->done = true;
+        }
+        job->done_cv.notify_all();
     }
-    job->done_cv.notify_all();
-    return nullptr;
 }
 
 std::uint32_t command_code(const std::uint8_t* command, std::size_t size) {
@@ -99,24 +118,25 @@ struct GuardedTcti::Impl {
     std::vector<std::uint8_t> response;  // run, not yet received
     bool have_response = false;
 
-    // Runs `job` on a worker and waits for it within the limits. False when it
-    // did not finish in time (the stall is recorded and the worker let go).
+    std::shared_ptr<Worker> worker;
+    pthread_t thread{};
+
+    // Runs `job` on the worker (started at the first job) and waits for it
+    // within the limits. False when it did not finish in time (the stall is
+    // recorded and the worker let go).
     bool run(const std::shared_ptr<Job>& job, std::uint32_t cc) {
         const milliseconds budget = std::min(limits.command, remaining);
         job->channel = channel;
-        pthread_attr_t attr;
-        pthread_attr_init(&attr);
-        pthread_attr_setstacksize(&attr, kWorkerStack);
-        pthread_t thread;
-        auto* arg = new std::shared_ptr<Job>(job);
         const auto start = Clock::now();
-        if (pthread_create(&thread, &attr, worker_main, arg) != 0) {
-            delete arg;
-            pthread_attr_destroy(&attr);
+        if (!worker && !start_worker()) {
             job->rc = TSS2_TCTI_RC_IO_ERROR;  // cannot wait safely: do not call the TPM inline
             return true;
         }
-        pthread_attr_destroy(&attr);
+        {
+            std::lock_guard lock(worker->mutex);
+            worker->next = job;
+        }
+        worker->cv.notify_one();
         bool finished = false;
         {
             std::unique_lock lock(job->mutex);
@@ -125,13 +145,50 @@ struct GuardedTcti::Impl {
         const auto waited = std::chrono::duration_cast<milliseconds>(Clock::now() - start);
         remaining = waited >= remaining ? milliseconds(0) : remaining - waited;
         if (!finished) {
-            pthread_detach(thread);
+            stop_worker(false);
             stall = TpmStall{cc, waited, budget < limits.command};
             return false;
         }
-        pthread_join(thread, nullptr);
         return true;
     }
+
+    bool start_worker() {
+        auto fresh = std::make_shared<Worker>();
+        pthread_attr_t attr;
+        pthread_attr_init(&attr);
+        pthread_attr_setstacksize(&attr, kWorkerStack);
+        auto* arg = new std::shared_ptr<Worker>(fresh);
+        const int r = pthread_create(&thread, &attr, worker_main, arg);
+        pthread_attr_destroy(&attr);
+        if (r != 0) {
+            delete arg;
+            return false;
+        }
+        worker = std::move(fresh);
+        return true;
+    }
+
+    // Asks the worker to end; waits for it when it is idle (`join`), else lets
+    // it go (it is inside a TPM call that did not return).
+    void stop_worker(bool join) {
+        if (!worker) return;
+        {
+            std::lock_guard lock(worker->mutex);
+            worker->quit = true;
+        }
+        worker->cv.notify_one();
+        if (join) {
+            pthread_join(thread, nullptr);
+        } else {
+            pthread_detach(thread);
+        }
+        worker.reset();
+    }
+
+    Impl() = default;
+    Impl(const Impl&) = delete;
+    Impl& operator=(const Impl&) = delete;
+    ~Impl() { stop_worker(!stall.has_value()); }
 };
 
 namespace {
