@@ -55,6 +55,17 @@ def command_names(log_text):
     return names
 
 
+def compact(names):
+    """ContextLoad ContextLoad Load -> "ContextLoad x2, Load"."""
+    out = []
+    for name in names:
+        if out and out[-1][0] == name:
+            out[-1][1] += 1
+        else:
+            out.append([name, 1])
+    return ", ".join(n if k == 1 else f"{n} x{k}" for n, k in out)
+
+
 def summary(values):
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "n": len(values)}
 
@@ -120,6 +131,13 @@ def main():
         print()
     for p, text in PATHS.items():
         print(f"({p}) {text}")
+    print()
+    print("TPM commands at the swtpm, one unlock (through the kernel's resource manager, /dev/tpmrm0;")
+    print("without ContextLoad/ContextSave: the commands the client sent, and the manager's FlushContext):")
+    for mode in MODES:
+        for p, info in result["modes"][mode]["paths"].items():
+            client = [n for n in info["tpm_command_list"] if n not in RESOURCE_MANAGER]
+            print(f"  ({p}) {mode}: {len(client)}: {compact(client) or '-'}")
     if problems:
         for problem in problems:
             print(f"report.py: {problem}", file=sys.stderr)

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <cstring>
 #include <filesystem>
 
 #include "../adapters/file/read_file.hpp"
@@ -128,6 +129,11 @@ Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
         for (const auto& path : files) {
             auto bytes = file::read_all(path.string(), kMaxCertFile);
             if (!bytes) return std::unexpected(bytes.error().context("SEV-SNP trust anchor " + path.string()));
+            // The package installs the built-in roots as files too: the same bytes add nothing.
+            const auto same_as_builtin = [&](const auto& anchor) {
+                return bytes->size() == anchor.pem.size() && std::memcmp(bytes->data(), anchor.pem.data(), bytes->size()) == 0;
+            };
+            if (std::any_of(snp::builtin_anchors().begin(), snp::builtin_anchors().end(), same_as_builtin)) continue;
             if (auto r = store.add(*bytes, path.string()); !r) return std::unexpected(r.error());
         }
     }
