@@ -326,7 +326,8 @@ Result<std::vector<FoundToken>> cvmunlock_tokens(const nlohmann::json& metadata)
         if (ec != std::errc() || end != id.data() + id.size() || n < 0) {
             return fail(ErrorCode::InvalidInput, "LUKS2 metadata: token id \"" + id + "\" is not a number");
         }
-        out.push_back({n, std::move(*parsed)});
+        auto digest = keyslot_digest(metadata, parsed->keyslot);
+        out.push_back({n, std::move(*parsed), digest ? std::optional<VolumeKeyDigest>(std::move(*digest)) : std::nullopt});
     }
     return out;
 }

@@ -63,6 +63,9 @@ Decision<tpm::Srk> enrolled_srk(const CvmToken& token, int token_id, tpm::TpmCon
 struct FoundToken {
     int id = -1;
     CvmToken token;
+    // The LUKS2 digest that binds the token's keyslot in the same metadata
+    // (what a version 2 token's pin is checked against); none when there is none.
+    std::optional<VolumeKeyDigest> keyslot_digest;
 };
 Result<std::vector<FoundToken>> cvmunlock_tokens(const nlohmann::json& metadata);
 

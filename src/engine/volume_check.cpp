@@ -56,9 +56,8 @@ Decision<SecretBuffer> bind_volume_key(luks::Volume& volume, const FoundToken& f
     const int keyslot = found.token.keyslot;
     const Bytes requirements = token_requirements(found.token);
     if (found.token.version >= 2) {
-        auto json = volume.metadata_json();
-        if (!json) return std::unexpected(refusal_from(json.error(), Reason::HeaderUnacceptable));
-        auto digest = keyslot_digest(nlohmann::json::parse(*json, nullptr, false), keyslot);
+        // found.keyslot_digest comes from the metadata checked to be what libcryptsetup loaded.
+        const auto& digest = found.keyslot_digest;
         if (!digest || !digest_matches(volume.uuid(), *digest, parts.pin, requirements)) {
             return std::unexpected(altered(found, "keyslot " + std::to_string(keyslot) +
                                                       " is bound to a volume-key digest, or belongs to a volume (UUID " +
