@@ -111,6 +111,14 @@ struct Luks2Policy {
 // InvalidInput for a missing field or a wrong JSON type (64-bit numbers must be
 // decimal strings, others JSON integers); PolicyRefused for everything else. The
 // message names the object and field: `keyslots.1.area.encryption: ...`.
+// keyslots.<keyslot>.area's offset and size (decimal strings), parsed as the
+// validator parses them; nothing else about the area is checked here.
+struct Luks2Area {
+    std::uint64_t offset = 0;
+    std::uint64_t size = 0;
+};
+Result<Luks2Area> luks2_keyslot_area(const nlohmann::json& metadata, int keyslot);
+
 Result<void> validate_luks2_metadata(const nlohmann::json& metadata, const Luks2Policy& policy,
                                      std::optional<int> required_keyslot);
 

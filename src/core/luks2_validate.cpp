@@ -228,4 +228,20 @@ Result<void> validate_luks2_header(const Luks2Header& header, const Luks2Policy&
     return validate_luks2_metadata(active.metadata, policy, required_keyslot);
 }
 
+Result<Luks2Area> luks2_keyslot_area(const nlohmann::json& metadata, int keyslot) {
+    const std::string id = std::to_string(keyslot);
+    const std::string path = "keyslots." + id + ".area";
+    if (!metadata.is_object() || !metadata.contains("keyslots") || !metadata["keyslots"].is_object() ||
+        !metadata["keyslots"].contains(id) || !metadata["keyslots"][id].is_object() ||
+        !metadata["keyslots"][id].contains("area") || !metadata["keyslots"][id]["area"].is_object()) {
+        return fail(ErrorCode::InvalidInput, path + ": missing");
+    }
+    const nlohmann::json& area = metadata["keyslots"][id]["area"];
+    auto offset = luks2_fields::u64_string_member(area, "offset", path);
+    if (!offset) return std::unexpected(offset.error());
+    auto size = luks2_fields::u64_string_member(area, "size", path);
+    if (!size) return std::unexpected(size.error());
+    return Luks2Area{*offset, *size};
+}
+
 }  // namespace cvmunlock

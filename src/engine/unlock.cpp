@@ -1,8 +1,6 @@
 #include "unlock.hpp"
 
 #include <algorithm>
-#include <charconv>
-#include <optional>
 
 #include "tpm/tpm_names.hpp"
 #include "volume_check.hpp"
@@ -39,15 +37,6 @@ Decision<Unlocked> open_with_tokens(luks::Volume& volume, const std::vector<Foun
 }
 
 namespace {
-std::optional<std::uint64_t> decimal(const nlohmann::json& v) {
-    if (!v.is_string()) return std::nullopt;
-    const auto& s = v.get_ref<const std::string&>();
-    std::uint64_t out = 0;
-    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
-    if (ec != std::errc() || end != s.data() + s.size() || s.empty()) return std::nullopt;
-    return out;
-}
-
 // The keyslot areas of the keyslots that the cvmunlock tokens of `headers`
 // name. Anything malformed is left out: checked_header refuses it afterwards.
 std::vector<luks::SnapshotArea> token_keyslot_areas(ByteView headers) {
@@ -56,17 +45,9 @@ std::vector<luks::SnapshotArea> token_keyslot_areas(ByteView headers) {
     if (!header) return out;
     const auto& metadata = header->active().metadata;
     auto tokens = cvmunlock_tokens(metadata);
-    if (!tokens || !metadata.contains("keyslots") || !metadata["keyslots"].is_object()) return out;
+    if (!tokens) return out;
     for (const auto& t : *tokens) {
-        const auto& slots = metadata["keyslots"];
-        const std::string id = std::to_string(t.token.keyslot);
-        if (!slots.contains(id) || !slots[id].is_object() || !slots[id].contains("area") || !slots[id]["area"].is_object()) {
-            continue;
-        }
-        const auto& area = slots[id]["area"];
-        const auto offset = area.contains("offset") ? decimal(area["offset"]) : std::nullopt;
-        const auto size = area.contains("size") ? decimal(area["size"]) : std::nullopt;
-        if (offset && size) out.push_back({*offset, *size});
+        if (auto area = luks2_keyslot_area(metadata, t.token.keyslot)) out.push_back({area->offset, area->size});
     }
     return out;
 }
