@@ -22,7 +22,7 @@ VM_MATCHED=""
 #                           (tests/qemu's shim-grub firmware): another PCR 7
 #             ovmf-secboot-off  the same firmware, empty variables: Secure
 #                           Boot off (shim still boots)
-# VM_REBOOT=1: a reboot of the guest restarts it (the default ends QEMU).
+# A reboot of the guest ends QEMU (-no-reboot): the test starts it again.
 # VM_EXTRA_DRIVES (array): more raw disk files, virtio disks after DISK.
 # VM_MEMORY: guest memory in MiB (default 1024).
 e2e_vm_start() {
@@ -36,12 +36,11 @@ e2e_vm_start() {
 	local -a args
 	mapfile -t args < <(qemu_firmware_args "$chain" "$run")
 	((${#args[@]} > 0)) || return 1
-	args+=(-accel tcg -cpu max -m "${VM_MEMORY:-1024}" -smp 1 -nodefaults -display none -monitor none
+	args+=(-accel tcg -cpu max -m "${VM_MEMORY:-1024}" -smp 1 -nodefaults -display none -monitor none -no-reboot
 		-chardev "pipe,id=console,path=$run/serial" -serial chardev:console
 		-chardev "socket,id=chrtpm,path=$run/tpm/sock"
 		-tpmdev "emulator,id=tpm0,chardev=chrtpm" -device "tpm-tis,tpmdev=tpm0"
 		-drive "if=none,id=root,format=raw,file=$disk")
-	[[ ${VM_REBOOT:-0} == 1 ]] || args+=(-no-reboot)
 	if [[ $kernel == - ]]; then
 		args+=(-device "virtio-blk-pci,drive=root,bootindex=0")
 	else
