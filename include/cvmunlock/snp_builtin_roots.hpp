@@ -10,7 +10,8 @@
 namespace cvmunlock::snp {
 
 struct BuiltinAnchor {
-    std::string_view name;  // file name in data/amd-roots, e.g. "ask_ark_milan.pem"
+    std::string_view name;     // file name in data/amd-roots, e.g. "ask_ark_milan.pem"
+    std::string_view product;  // the product it is named after ("milan"), empty if none
     std::string_view pem;
 };
 

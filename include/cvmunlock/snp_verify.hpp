@@ -42,6 +42,7 @@ public:
     [[nodiscard]] Bytes der() const;
     [[nodiscard]] CertRole role() const;
     [[nodiscard]] std::string subject_cn() const;
+    [[nodiscard]] std::string issuer_cn() const;
     // Product from the subject/issuer name ("Milan" in ARK-Milan, SEV-Milan, ...)
     // or, for VCEK/VLEK, from the productName extension ("Genoa-B0").
     [[nodiscard]] Product product() const;
@@ -72,13 +73,30 @@ public:
     // self-signed (checked here); an ASK/ASVK is only a convenience copy and is
     // verified against an ARK like any other intermediate.
     Result<void> add(ByteView data, const std::string& what);
+    // As add(), deferred until a chain needs a certificate issued under a name
+    // whose CN contains `product` (case-insensitive): for the built-in anchors,
+    // each named by its product, so that a Milan chain parses no Genoa or Turin
+    // root. Exact only if every certificate in `data` has `product` in its
+    // subject CN (tests/core check the built-in ones). `data` must outlive the store.
+    void add_deferred(ByteView data, std::string what, std::string product);
+    // Loads the deferred anchors that could hold the issuer of `child`; the
+    // error of one that does not parse or check.
+    Result<void> load_for(const Certificate& child) const;
+    // What is loaded so far (load_for first).
     [[nodiscard]] const std::vector<Certificate>& arks() const noexcept { return arks_; }
     [[nodiscard]] const std::vector<Certificate>& intermediates() const noexcept { return intermediates_; }
-    [[nodiscard]] bool empty() const noexcept { return arks_.empty(); }
+    [[nodiscard]] bool empty() const noexcept { return arks_.empty() && deferred_.empty(); }
 
 private:
-    std::vector<Certificate> arks_;
-    std::vector<Certificate> intermediates_;
+    struct Deferred {
+        ByteView data;
+        std::string what;
+        std::string product;
+    };
+    Result<void> add_loaded(ByteView data, const std::string& what) const;
+    mutable std::vector<Certificate> arks_;
+    mutable std::vector<Certificate> intermediates_;
+    mutable std::vector<Deferred> deferred_;
 };
 
 // A refusal names the check that failed: "signature", "chain", "expiry",

@@ -224,6 +224,7 @@ Bytes Certificate::der() const {
 }
 
 std::string Certificate::subject_cn() const { return name_cn(X509_get_subject_name(x509_.get())); }
+std::string Certificate::issuer_cn() const { return name_cn(X509_get_issuer_name(x509_.get())); }
 
 CertRole Certificate::role() const {
     const std::string cn = subject_cn();

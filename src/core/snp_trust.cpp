@@ -5,6 +5,7 @@
 #include <openssl/x509v3.h>
 
 #include <algorithm>
+#include <cctype>
 
 #include "cvmunlock/snp_verify.hpp"
 
@@ -28,7 +29,30 @@ bool self_signed(const Certificate& cert) {
 
 }  // namespace
 
-Result<void> TrustStore::add(ByteView data, const std::string& what) {
+Result<void> TrustStore::add(ByteView data, const std::string& what) { return add_loaded(data, what); }
+
+void TrustStore::add_deferred(ByteView data, std::string what, std::string product) {
+    deferred_.push_back({data, std::move(what), std::move(product)});
+}
+
+Result<void> TrustStore::load_for(const Certificate& child) const {
+    std::string issuer = child.issuer_cn();
+    std::transform(issuer.begin(), issuer.end(), issuer.begin(), [](unsigned char c) { return std::tolower(c); });
+    for (auto it = deferred_.begin(); it != deferred_.end();) {
+        std::string product = it->product;
+        std::transform(product.begin(), product.end(), product.begin(), [](unsigned char c) { return std::tolower(c); });
+        if (product.empty() || issuer.find(product) == std::string::npos) {
+            ++it;
+            continue;
+        }
+        const Deferred source = *it;
+        it = deferred_.erase(it);
+        if (auto r = add_loaded(source.data, source.what); !r) return r;
+    }
+    return {};
+}
+
+Result<void> TrustStore::add_loaded(ByteView data, const std::string& what) const {
     auto certs = Certificate::load_all(data, what);
     if (!certs) return std::unexpected(certs.error());
     std::vector<Certificate> arks, intermediates;

@@ -53,15 +53,6 @@ std::unexpected<VerifyFailure> refuse(std::string check, std::string detail) {
     return std::unexpected(VerifyFailure{std::move(check), std::move(detail)});
 }
 
-std::string issuer_cn(const Certificate& cert) {
-    const X509_NAME* name = X509_get_issuer_name(cert.get());
-    const int idx = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
-    if (idx < 0) return "(no CN)";
-    const ASN1_STRING* data = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(name, idx));
-    return std::string(reinterpret_cast<const char*>(ASN1_STRING_get0_data(data)),
-                       static_cast<std::size_t>(ASN1_STRING_length(data)));
-}
-
 std::string time_text(const ASN1_TIME* t) {
     std::tm tm{};
     if (ASN1_TIME_to_tm(t, &tm) != 1) return "(unreadable time)";
@@ -88,6 +79,7 @@ bool signed_by(const Certificate& child, const Certificate& parent) {
 // explain a refusal.
 Verdict<Certificate> trusted_ark_for(const Certificate& intermediate, std::span<const Certificate> certs,
                                      const TrustStore& trust) {
+    if (auto loaded = trust.load_for(intermediate); !loaded) return refuse("trust", loaded.error().message);
     bool same_name = false;
     for (const Certificate& ark : trust.arks()) {
         if (!names_issuer(intermediate, ark)) continue;
@@ -95,7 +87,7 @@ Verdict<Certificate> trusted_ark_for(const Certificate& intermediate, std::span<
         same_name = true;
     }
     const std::string who = intermediate.subject_cn();
-    const std::string issuer = issuer_cn(intermediate);
+    const std::string issuer = intermediate.issuer_cn();
     if (same_name) {
         return refuse("trust", who + " is not signed by the trusted " + issuer + " (same name, other key)");
     }
@@ -118,6 +110,7 @@ Verdict<std::vector<Certificate>> build_path(const Certificate& leaf, std::span<
         return std::vector<Certificate>{leaf, std::move(*ark)};
     }
     const CertRole want = role == CertRole::Vlek ? CertRole::Asvk : CertRole::Ask;
+    if (auto loaded = trust.load_for(leaf); !loaded) return refuse("trust", loaded.error().message);
     std::vector<Certificate> candidates(certs.begin(), certs.end());
     candidates.insert(candidates.end(), trust.intermediates().begin(), trust.intermediates().end());
     std::optional<VerifyFailure> upper_failure;
@@ -131,7 +124,7 @@ Verdict<std::vector<Certificate>> build_path(const Certificate& leaf, std::span<
         if (!upper_failure) upper_failure = ark.error();
     }
     if (upper_failure) return std::unexpected(*upper_failure);
-    const std::string what = leaf.subject_cn() + " (issuer " + issuer_cn(leaf) + ")";
+    const std::string what = leaf.subject_cn() + " (issuer " + leaf.issuer_cn() + ")";
     if (named) return refuse("chain", "the signature of " + what + " does not verify with any " + cert_role_name(want));
     return refuse("chain", std::string("no ") + cert_role_name(want) + " that issued " + what +
                                " among the certificates or the trust store");

@@ -114,9 +114,15 @@ Result<void> check_freshness(const snp::Report& report, const snp::ReportData& n
 
 Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
     snp::TrustStore store;
+    // Parsed when a chain names their product: an unlock reads one of them, not all.
     for (const auto& anchor : snp::builtin_anchors()) {
         const ByteView pem(reinterpret_cast<const std::uint8_t*>(anchor.pem.data()), anchor.pem.size());
-        if (auto r = store.add(pem, "built-in " + std::string(anchor.name)); !r) return std::unexpected(r.error());
+        const std::string what = "built-in " + std::string(anchor.name);
+        if (!anchor.product.empty()) {
+            store.add_deferred(pem, what, std::string(anchor.product));
+        } else if (auto r = store.add(pem, what); !r) {
+            return std::unexpected(r.error());
+        }
     }
     for (const auto& dir : config.anchor_dirs) {
         std::error_code ec;

@@ -4,10 +4,12 @@
 #include <openssl/x509.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ctime>
 #include <string>
 #include <vector>
 
+#include "cvmunlock/snp_builtin_roots.hpp"
 #include "cvmunlock/snp_verify.hpp"
 #include "snp_test_chain.hpp"
 #include "snp_test_vectors.hpp"
@@ -312,6 +314,59 @@ INSTANTIATE_TEST_SUITE_P(
                       Product::Unknown},
         ChainOnlyCase{"empty_trust", {kTurinVcek}, {}, k2025_06_01, "trust", 0, Product::Unknown}),
     [](const ::testing::TestParamInfo<ChainOnlyCase>& param_info) { return param_info.param.name; });
+
+// The built-in anchors are deferred by the product in their file name; that
+// skips no anchor a chain needs only if every certificate in the file names
+// that product (an issuer's subject CN is its child's issuer CN).
+TEST(SnpTrustStore, BuiltinAnchorsNameTheirProductInEveryCertificate) {
+    ASSERT_FALSE(builtin_anchors().empty());
+    const auto lower = [](std::string s) {
+        std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+        return s;
+    };
+    for (const auto& anchor : builtin_anchors()) {
+        SCOPED_TRACE(std::string(anchor.name));
+        ASSERT_FALSE(anchor.product.empty());
+        const Bytes pem(anchor.pem.begin(), anchor.pem.end());
+        auto certs = Certificate::load_all(pem, std::string(anchor.name));
+        ASSERT_TRUE(certs.has_value()) << certs.error().message;
+        ASSERT_FALSE(certs->empty());
+        for (const Certificate& cert : *certs) {
+            EXPECT_NE(lower(cert.subject_cn()).find(anchor.product), std::string::npos) << cert.subject_cn();
+            EXPECT_NE(lower(cert.issuer_cn()).find(anchor.product), std::string::npos) << cert.issuer_cn();
+        }
+    }
+}
+
+TEST(SnpTrustStore, DeferredAnchorsLoadOnlyForTheChainsProduct) {
+    const Bytes milan = read_data(kMilan);
+    const Bytes genoa = read_data(kGenoa);
+    const Bytes turin = read_data(kTurin);
+    TrustStore trust;
+    trust.add_deferred(milan, "milan", "Milan");
+    trust.add_deferred(genoa, "genoa", "genoa");
+    trust.add_deferred(turin, "turin", "turin");
+    EXPECT_FALSE(trust.empty());
+    EXPECT_TRUE(trust.arks().empty());  // nothing parsed yet
+
+    const auto r = verify_chain(load_certs({kTurinVcek}), trust, k2025_06_01);
+    ASSERT_TRUE(r.has_value()) << r.error().detail;
+    EXPECT_EQ(r->product, Product::Turin);
+    ASSERT_EQ(trust.arks().size(), 1U);  // only Turin's file was read
+    EXPECT_EQ(trust.arks()[0].subject_cn(), "ARK-Turin");
+
+    // A Milan chain then loads Milan's, and a deferred anchor that does not
+    // parse refuses naming it.
+    EXPECT_TRUE(verify_chain(load_certs({kGoVcek}), trust, k2025_06_01).has_value());
+    EXPECT_EQ(trust.arks().size(), 2U);
+    TrustStore broken;
+    const Bytes junk = {'n', 'o', 't', ' ', 'a', ' ', 'P', 'E', 'M'};
+    broken.add_deferred(junk, "built-in broken.pem", "turin");
+    const auto refused = verify_chain(load_certs({kTurinVcek}), broken, k2025_06_01);
+    ASSERT_FALSE(refused.has_value());
+    EXPECT_EQ(refused.error().check, "trust");
+    EXPECT_NE(refused.error().detail.find("broken.pem"), std::string::npos) << refused.error().detail;
+}
 
 TEST(SnpVerifyChainOnly, OnlyAnArkIsNoChain) {
     const auto certs = load_certs({kMilan});

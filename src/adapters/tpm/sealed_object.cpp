@@ -217,7 +217,7 @@ Result<void> authorize_signed_steps(TpmContext& tpm, const Session& session, con
 }
 }  // namespace
 
-Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
+Result<SecretBuffer> unseal(TpmContext& tpm, Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
                             const SecretBuffer& auth) {
     ESYS_CONTEXT* esys = tpm.esys();
     auto object = load_object(tpm, srk, blob);
@@ -227,6 +227,8 @@ Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& b
     // Response parameter encryption: the unsealed data leaves the TPM encrypted.
     auto session = Session::start(tpm, &srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT);
     if (!session) return std::unexpected(session.error());
+    // Neither the session nor the loaded object needs its parent any more.
+    srk.handle.flush_now();
     PcrBankValues sel{policy.bank, {}};
     for (auto pcr : policy.pcrs) sel.values[pcr] = {};
     const Bytes marshaled = marshal_pcr_selection({sel});

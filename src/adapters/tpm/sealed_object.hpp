@@ -53,8 +53,10 @@ struct UnsealPolicy {
 // Fails with PolicyRefused when the TPM's PCRs do not satisfy the policy or
 // when it refuses `auth` (is_auth_failure of the error's native code tells
 // which; the caller knows what the authValue stands for), and with Tampered
-// when the blob does not load under this SRK.
-Result<SecretBuffer> unseal(TpmContext& tpm, const Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
+// when the blob does not load under this SRK. A transient SRK is flushed as
+// soon as the session is salted and the object loaded: through a resource
+// manager (/dev/tpmrm0) every later command would otherwise reload and save it.
+Result<SecretBuffer> unseal(TpmContext& tpm, Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
                             const SecretBuffer& auth);
 
 // TPM_RC_AUTH_FAIL or TPM_RC_BAD_AUTH (TPM 2.0 Part 2, 6.6.3): the TPM refused the object's authValue.

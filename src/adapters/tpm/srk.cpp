@@ -56,6 +56,12 @@ Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expec
 ObjectHandle::~ObjectHandle() {
     if (flush_ && esys_ != nullptr && handle_ != ESYS_TR_NONE) Esys_FlushContext(esys_, handle_);
 }
+void ObjectHandle::flush_now() noexcept {
+    if (!flush_ || esys_ == nullptr || handle_ == ESYS_TR_NONE) return;
+    Esys_FlushContext(esys_, handle_);
+    handle_ = ESYS_TR_NONE;
+    flush_ = false;
+}
 ObjectHandle::ObjectHandle(ObjectHandle&& o) noexcept
     : esys_(o.esys_), handle_(std::exchange(o.handle_, ESYS_TR_NONE)), flush_(std::exchange(o.flush_, false)) {}
 ObjectHandle& ObjectHandle::operator=(ObjectHandle&& o) noexcept {

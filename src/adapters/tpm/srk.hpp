@@ -25,6 +25,8 @@ public:
     [[nodiscard]] ESYS_TR get() const noexcept { return handle_; }
     // Keeps the handle loaded (e.g. after EvictControl made it persistent).
     void keep() noexcept { flush_ = false; }
+    // Flushes a transient handle now (a persistent one stays usable).
+    void flush_now() noexcept;
 
 private:
     ESYS_CONTEXT* esys_ = nullptr;
