@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "cvmunlock/secret.hpp"
 #include "tpm_error.hpp"
@@ -35,6 +36,20 @@ struct Channel {
     }
 };
 
+// tctildr loads a TCTI named "device" by dlopen("device") first, which the
+// dynamic loader looks for in every library directory (a dozen failed opens
+// per start in the initramfs), and only then as libtss2-tcti-device.so.0.
+// Naming the library directly finds it through ld.so.cache; a name that is
+// already a file name or path is left as it is.
+std::string library_conf(const std::string& conf) {
+    const std::size_t colon = conf.find(':');
+    const std::string name = conf.substr(0, colon);
+    if (name.empty() || name.find_first_not_of("abcdefghijklmnopqrstuvwxyz0123456789-") != std::string::npos) {
+        return conf;
+    }
+    return "libtss2-tcti-" + name + ".so.0" + (colon == std::string::npos ? "" : conf.substr(colon));
+}
+
 // One call into the inner TCTI, run on a worker thread.
 struct Job {
     enum class Kind { Initialize, Command } kind = Kind::Command;
@@ -56,7 +71,10 @@ struct Job {
 
     void run() {
         if (kind == Kind::Initialize) {
-            rc = Tss2_TctiLdr_Initialize(conf.c_str(), &channel->inner);
+            const std::string direct = library_conf(conf);
+            rc = Tss2_TctiLdr_Initialize(direct.c_str(), &channel->inner);
+            // Not installed under that name: tctildr's own search, as before.
+            if (rc != TSS2_RC_SUCCESS && direct != conf) rc = Tss2_TctiLdr_Initialize(conf.c_str(), &channel->inner);
             return;
         }
         rc = Tss2_Tcti_Transmit(channel->inner, in.size(), in.data());
