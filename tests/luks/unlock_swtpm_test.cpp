@@ -1,5 +1,6 @@
 // enroll + unlock --test against a private swtpm and real LUKS2 image files:
 // the happy path, PCR changes, host edits of the token, a foreign vTPM, the lock PCR.
+#include <algorithm>
 #include <regex>
 
 #include "unlock_fixture.hpp"
@@ -41,6 +42,35 @@ TEST_F(UnlockSwtpm, EnrolledVolumeUnlocksWithFewTpmCommands) {
     // The TCTI can come from the environment instead of --tpm.
     r = cli({"unlock", "--test", image}, {"CVMUNLOCK_TCTI=" + tpm.tcti()});
     EXPECT_EQ(r.exit_code, 0) << show(r);
+}
+
+// A transient SRK is flushed once the session is salted and the object loaded,
+// before the policy commands (through a resource manager every later command
+// would reload and save it); a persistent one is never flushed.
+TEST_F(UnlockSwtpm, TransientSrkIsFlushedBeforeThePolicyCommands) {
+    ASSERT_EQ(enroll(image, {"--pcrs", "7"}).exit_code, 0);
+    auto r = unlock(image, {"--json"});
+    ASSERT_EQ(r.exit_code, 0) << show(r);
+    std::vector<std::string> codes;
+    json report = parse_json(r.out);
+    for (const auto& c : report["tpm_command_codes"]) codes.push_back(c.get<std::string>());
+    const auto at = [&](const std::string& name) {
+        return std::find(codes.begin(), codes.end(), name) - codes.begin();
+    };
+    const auto flushes = std::count(codes.begin(), codes.end(), "TPM2_CC_FlushContext");
+    EXPECT_LT(at("TPM2_CC_CreatePrimary"), at("TPM2_CC_StartAuthSession")) << r.out;
+    EXPECT_LT(at("TPM2_CC_StartAuthSession"), at("TPM2_CC_FlushContext")) << r.out;
+    EXPECT_LT(at("TPM2_CC_FlushContext"), at("TPM2_CC_PolicyPCR")) << r.out;
+    EXPECT_EQ(flushes, 2) << r.out;  // the SRK early, the object at the end
+
+    ASSERT_EQ(enroll(image, {"--pcrs", "7", "--persist-srk"}).exit_code, 0);
+    r = unlock(image, {"--json"});
+    ASSERT_EQ(r.exit_code, 0) << show(r);
+    codes.clear();
+    report = parse_json(r.out);
+    for (const auto& c : report["tpm_command_codes"]) codes.push_back(c.get<std::string>());
+    EXPECT_EQ(std::count(codes.begin(), codes.end(), "TPM2_CC_CreatePrimary"), 0) << r.out;
+    EXPECT_EQ(std::count(codes.begin(), codes.end(), "TPM2_CC_FlushContext"), 1) << r.out;  // the object only
 }
 
 TEST_F(UnlockSwtpm, ChangedPcr7IsRefusedAndNamed) {
