@@ -1,8 +1,12 @@
-#include "esys_ptr.hpp"
 #include "srk.hpp"
+
+#include <tss2/tss2_mu.h>
 
 #include <cstring>
 #include <utility>
+
+#include "cvmunlock/policy_key.hpp"
+#include "esys_ptr.hpp"
 
 namespace cvmunlock::tpm {
 
@@ -24,6 +28,16 @@ Result<Bytes> name_of(ESYS_CONTEXT* esys, ESYS_TR handle) {
     EsysPtr<TPM2B_NAME> name(raw);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "reading the SRK name", rc));
     return Bytes(name->name, name->name + name->size);
+}
+
+Result<Bytes> public_name(const TPM2B_PUBLIC& pub) {
+    Bytes blob(sizeof(TPM2B_PUBLIC));
+    size_t len = 0;
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, blob.data(), blob.size(), &len) != TSS2_RC_SUCCESS) {
+        return fail(ErrorCode::Internal, "marshaling the SRK's public area");
+    }
+    blob.resize(len);
+    return tpm_object_name(blob);
 }
 
 // Returns the persistent SRK, or an empty optional if 0x81000001 is free or holds another key.
@@ -101,11 +115,16 @@ Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) 
     TPM2B_DATA outside{};
     TPML_PCR_SELECTION creation_pcr{};
     ESYS_TR handle = ESYS_TR_NONE;
+    TPM2B_PUBLIC* out_raw = nullptr;
     TSS2_RC rc = Esys_CreatePrimary(esys, ESYS_TR_RH_OWNER, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
-                                    &in_public, &outside, &creation_pcr, &handle, nullptr, nullptr, nullptr, nullptr);
+                                    &in_public, &outside, &creation_pcr, &handle, &out_raw, nullptr, nullptr, nullptr);
+    EsysPtr<TPM2B_PUBLIC> out_public(out_raw);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_CreatePrimary(SRK)", rc));
     ObjectHandle transient(esys, handle, true);
-    auto name = name_of(esys, handle);
+    // The name from the public area the TPM returned, hashed here: Esys_TR_GetName
+    // would hash it again in a new OpenSSL library context (tpm2-tss 3.2), which
+    // costs more than the hash under TCG.
+    auto name = public_name(*out_public);
     if (!name) return std::unexpected(name.error());
     if (!persist) return Srk{std::move(transient), std::move(*name), false};
 
