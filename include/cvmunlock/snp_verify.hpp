@@ -77,7 +77,8 @@ public:
     // whose CN contains `product` (case-insensitive): for the built-in anchors,
     // each named by its product, so that a Milan chain parses no Genoa or Turin
     // root. Exact only if every certificate in `data` has `product` in its
-    // subject CN (tests/core check the built-in ones). `data` must outlive the store.
+    // subject CN (tests/core check the built-in ones); an empty `product` is
+    // loaded for the first chain. `data` must outlive the store.
     void add_deferred(ByteView data, std::string what, std::string product);
     // Loads the deferred anchors that could hold the issuer of `child`; the
     // error of one that does not parse or check.

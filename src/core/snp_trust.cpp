@@ -27,21 +27,24 @@ bool self_signed(const Certificate& cert) {
            X509_verify(cert.get(), key) == 1;
 }
 
+std::string lowercase(std::string s) {
+    std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+    return s;
+}
+
 }  // namespace
 
 Result<void> TrustStore::add(ByteView data, const std::string& what) { return add_loaded(data, what); }
 
 void TrustStore::add_deferred(ByteView data, std::string what, std::string product) {
-    deferred_.push_back({data, std::move(what), std::move(product)});
+    deferred_.push_back({data, std::move(what), lowercase(std::move(product))});
 }
 
 Result<void> TrustStore::load_for(const Certificate& child) const {
-    std::string issuer = child.issuer_cn();
-    std::transform(issuer.begin(), issuer.end(), issuer.begin(), [](unsigned char c) { return std::tolower(c); });
+    const std::string issuer = lowercase(child.issuer_cn());
     for (auto it = deferred_.begin(); it != deferred_.end();) {
-        std::string product = it->product;
-        std::transform(product.begin(), product.end(), product.begin(), [](unsigned char c) { return std::tolower(c); });
-        if (product.empty() || issuer.find(product) == std::string::npos) {
+        // No product: loaded for the first chain, never left unread.
+        if (!it->product.empty() && issuer.find(it->product) == std::string::npos) {
             ++it;
             continue;
         }

@@ -66,6 +66,9 @@ std::string short_hex(ByteView bytes) {
     return bytes.size() <= kShown ? to_hex(bytes) : to_hex(bytes.first(kShown)) + "...";
 }
 
+// A name without a CN still shows in a refusal.
+std::string cn_or_none(std::string cn) { return cn.empty() ? "(no CN)" : cn; }
+
 bool names_issuer(const Certificate& child, const Certificate& parent) {
     return X509_NAME_cmp(X509_get_issuer_name(child.get()), X509_get_subject_name(parent.get())) == 0;
 }
@@ -87,7 +90,7 @@ Verdict<Certificate> trusted_ark_for(const Certificate& intermediate, std::span<
         same_name = true;
     }
     const std::string who = intermediate.subject_cn();
-    const std::string issuer = intermediate.issuer_cn();
+    const std::string issuer = cn_or_none(intermediate.issuer_cn());
     if (same_name) {
         return refuse("trust", who + " is not signed by the trusted " + issuer + " (same name, other key)");
     }
@@ -124,7 +127,7 @@ Verdict<std::vector<Certificate>> build_path(const Certificate& leaf, std::span<
         if (!upper_failure) upper_failure = ark.error();
     }
     if (upper_failure) return std::unexpected(*upper_failure);
-    const std::string what = leaf.subject_cn() + " (issuer " + leaf.issuer_cn() + ")";
+    const std::string what = leaf.subject_cn() + " (issuer " + cn_or_none(leaf.issuer_cn()) + ")";
     if (named) return refuse("chain", "the signature of " + what + " does not verify with any " + cert_role_name(want));
     return refuse("chain", std::string("no ") + cert_role_name(want) + " that issued " + what +
                                " among the certificates or the trust store");
