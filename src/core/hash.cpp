@@ -4,15 +4,11 @@
 
 #include <memory>
 
+#include "ossl_ptr.hpp"
+
 namespace cvmunlock {
 
-namespace {
-struct MdCtxDeleter {
-    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
-
-const EVP_MD* evp_for(HashAlg alg) noexcept {
+const EVP_MD* evp_md_for(HashAlg alg) noexcept {
     switch (alg) {
         case HashAlg::Sha1: return EVP_sha1();
         case HashAlg::Sha256: return EVP_sha256();
@@ -23,10 +19,16 @@ const EVP_MD* evp_for(HashAlg alg) noexcept {
     return nullptr;
 }
 
+namespace {
+struct MdCtxDeleter {
+    void operator()(EVP_MD_CTX* ctx) const noexcept { EVP_MD_CTX_free(ctx); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxDeleter>;
+
 }  // namespace
 
 Result<Bytes> hash_parts(HashAlg alg, std::span<const ByteView> parts) {
-    const EVP_MD* md = evp_for(alg);
+    const EVP_MD* md = evp_md_for(alg);
     MdCtx ctx(EVP_MD_CTX_new());
     if (md == nullptr || !ctx) {
         return fail(ErrorCode::Internal, std::string("no OpenSSL digest for ") +

@@ -10,6 +10,13 @@
 
 #include <memory>
 
+#include "cvmunlock/hash.hpp"
+
+namespace cvmunlock {
+// OpenSSL's digest for a TPM hash algorithm (hash.cpp), nullptr if none.
+const EVP_MD* evp_md_for(HashAlg alg) noexcept;
+}  // namespace cvmunlock
+
 namespace cvmunlock::ossl {
 
 template <auto Fn>
@@ -26,5 +33,6 @@ using Bn = std::unique_ptr<BIGNUM, Free<BN_free>>;
 using Bio = std::unique_ptr<BIO, Free<BIO_free>>;
 using X509Ptr = std::unique_ptr<X509, Free<X509_free>>;
 using Pkcs7 = std::unique_ptr<PKCS7, Free<PKCS7_free>>;
+using CipherCtx = std::unique_ptr<EVP_CIPHER_CTX, Free<EVP_CIPHER_CTX_free>>;
 
 }  // namespace cvmunlock::ossl

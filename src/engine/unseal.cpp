@@ -301,7 +301,8 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
                   "unlocking?): ";
             return refused(with_token(refuse(Reason::PcrChanged, why + e.message, e.native).error(), token_id));
         }
-        // A policy index that is gone or redefined: the vTPM's state is not the one enrolled with.
+        // A policy index that is gone or redefined, or an Unseal answer without the HMAC of the
+        // session salted to the enrolled SRK: the vTPM is not the one enrolled with.
         Reason meaning = e.code == ErrorCode::NotFound  ? Reason::SrkMismatch
                          : e.code == ErrorCode::Tampered ? Reason::HeaderAltered
                                                          : Reason::Internal;

@@ -130,6 +130,12 @@ StallingTpmProxy::~StallingTpmProxy() {
 
 std::string StallingTpmProxy::tcti() const { return "swtpm:host=127.0.0.1,port=" + std::to_string(port_); }
 
+void StallingTpmProxy::alter_response(std::uint32_t command_code, std::size_t from_end) {
+    std::lock_guard lock(mutex_);
+    alter_code_ = command_code;
+    alter_from_end_ = from_end;
+}
+
 std::vector<std::uint32_t> StallingTpmProxy::commands() const {
     std::lock_guard lock(mutex_);
     return commands_;
@@ -188,10 +194,16 @@ void StallingTpmProxy::serve(int client) {
             while (!stop_) std::this_thread::sleep_for(std::chrono::milliseconds(50));
             return;
         }
-        if (!write_all(upstream, message.data(), message.size()) || !read_message(upstream, message, stop_) ||
-            !write_all(client, message.data(), message.size())) {
-            return;
+        const std::uint32_t code = be32(message.data() + 6);
+        if (!write_all(upstream, message.data(), message.size()) || !read_message(upstream, message, stop_)) return;
+        {
+            std::lock_guard lock(mutex_);
+            if (alter_code_ != 0 && code == alter_code_ && alter_from_end_ < message.size() - kHeader) {
+                message[message.size() - 1 - alter_from_end_] ^= 0x01;
+                ++altered_;
+            }
         }
+        if (!write_all(client, message.data(), message.size())) return;
     }
 }
 

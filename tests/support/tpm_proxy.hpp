@@ -1,4 +1,5 @@
-// A TCP proxy in front of swtpm that passes whole TPM commands through and,
+// A TCP proxy in front of swtpm that passes whole TPM commands through (and,
+// if asked, alters a byte of the answers to one command) and,
 // from the k-th command on, stops answering: it neither forwards nor answers
 // that command and keeps the connection open, as a vTPM that hangs would. The
 // swtpm TCTI also sets the locality on the control port (port + 1) when it
@@ -28,6 +29,11 @@ public:
     // Command codes seen so far, the held one included.
     [[nodiscard]] std::vector<std::uint32_t> commands() const;
     [[nodiscard]] bool stalled() const noexcept { return stalled_; }
+    // From now on flips the lowest bit of the byte `from_end` octets before the
+    // end of every answer to `command_code` (a host altering the vTPM's replies).
+    void alter_response(std::uint32_t command_code, std::size_t from_end);
+    // How many answers were altered so far.
+    [[nodiscard]] int altered() const noexcept { return altered_; }
 
 private:
     void accept_loop();
@@ -40,6 +46,9 @@ private:
     int port_ = 0;
     std::atomic<bool> stop_{false};
     std::atomic<bool> stalled_{false};
+    std::atomic<int> altered_{0};
+    std::uint32_t alter_code_ = 0;
+    std::size_t alter_from_end_ = 0;
     mutable std::mutex mutex_;
     std::vector<std::uint32_t> commands_;
     std::vector<int> fds_;

@@ -162,7 +162,7 @@ TEST_F(HclBindingSwtpm, CertifyAnswerIsCheckedAgainstNonceAndObject) {
     ASSERT_NO_FATAL_FAILURE(fetch_and_parse());
     auto ak = tpm::open_persistent_key(*tpm, hcl::kAkPersistentHandle);
     ASSERT_TRUE(ak.has_value()) << ak.error().message;
-    auto cert = tpm::certify_with_ak(*tpm, *ak, srk.handle, kNonce);
+    auto cert = tpm::certify_with_ak(*tpm, *ak, srk.tpm_handle, kNonce);
     ASSERT_TRUE(cert.has_value()) << cert.error().message;
     auto ok = hcl::verify_certify(cert->attest, cert->signature, provisioned.tpm_ak, kNonce, srk.name);
     EXPECT_TRUE(ok.has_value()) << ok.error().message;
@@ -185,7 +185,7 @@ TEST_F(HclBindingSwtpm, CertifyAnswerIsCheckedAgainstNonceAndObject) {
     ASSERT_FALSE(r.has_value());
     EXPECT_EQ(r.error().code, ErrorCode::Tampered) << r.error().message;
 
-    auto too_long = tpm::certify_with_ak(*tpm, *ak, srk.handle, Bytes(65, 1));
+    auto too_long = tpm::certify_with_ak(*tpm, *ak, srk.tpm_handle, Bytes(65, 1));
     ASSERT_FALSE(too_long.has_value());
     EXPECT_EQ(too_long.error().code, ErrorCode::InvalidInput);
 }

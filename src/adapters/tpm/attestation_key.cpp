@@ -7,6 +7,7 @@
 
 #include "esys_ptr.hpp"
 #include "nv_index.hpp"
+#include "policy_session.hpp"
 
 namespace cvmunlock::tpm {
 
@@ -16,19 +17,6 @@ std::string handle_name(TPM2_HANDLE handle) {
     char buf[16];
     std::snprintf(buf, sizeof buf, "0x%08x", handle);
     return buf;
-}
-
-Result<ESYS_TR> open_persistent(TpmContext& tpm, TPM2_HANDLE persistent) {
-    return tpm_resource(tpm, persistent, "no key is persistent at " + handle_name(persistent));
-}
-
-Result<EsysPtr<TPM2B_PUBLIC>> read_public(TpmContext& tpm, TPM2_HANDLE persistent, ESYS_TR tr) {
-    TPM2B_PUBLIC* raw = nullptr;
-    TSS2_RC rc = Esys_ReadPublic(tpm.esys(), tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &raw, nullptr, nullptr);
-    EsysPtr<TPM2B_PUBLIC> pub(raw);
-    if (rc != TSS2_RC_SUCCESS)
-        return std::unexpected(esys_error(tpm.esys(), "TPM2_ReadPublic(" + handle_name(persistent) + ")", rc));
-    return pub;
 }
 
 // The AK's scheme; a signing key without one gets RSASSA with SHA-256
@@ -45,13 +33,19 @@ TPMT_SIG_SCHEME signing_scheme(const TPMT_PUBLIC& ak) {
 }  // namespace
 
 Result<PersistentKey> open_persistent_key(TpmContext& tpm, TPM2_HANDLE persistent) {
-    auto tr = open_persistent(tpm, persistent);
-    if (!tr) return std::unexpected(tr.error());
-    auto pub = read_public(tpm, persistent, *tr);
-    if (!pub) return std::unexpected(pub.error());
-    PersistentKey key{persistent, *tr, Bytes(sizeof(TPM2B_PUBLIC))};
+    auto sys = sys_context(tpm);
+    if (!sys) return std::unexpected(sys.error());
+    TPM2B_PUBLIC pub{};
+    TPM2B_NAME name{};
+    TPM2B_NAME qualified{};
+    TSS2_RC rc = Tss2_Sys_ReadPublic(*sys, persistent, nullptr, &pub, &name, &qualified, nullptr);
+    if (rc != TSS2_RC_SUCCESS) {
+        if (is_handle_error(rc)) return fail(ErrorCode::NotFound, "no key is persistent at " + handle_name(persistent), rc);
+        return std::unexpected(tpm.error("TPM2_ReadPublic(" + handle_name(persistent) + ")", rc));
+    }
+    PersistentKey key{persistent, Bytes(sizeof(TPM2B_PUBLIC))};
     std::size_t len = 0;
-    if (Tss2_MU_TPM2B_PUBLIC_Marshal(pub->get(), key.public_blob.data(), key.public_blob.size(), &len) != TSS2_RC_SUCCESS) {
+    if (Tss2_MU_TPM2B_PUBLIC_Marshal(&pub, key.public_blob.data(), key.public_blob.size(), &len) != TSS2_RC_SUCCESS) {
         return fail(ErrorCode::Internal, "cannot marshal the public area of " + handle_name(persistent));
     }
     key.public_blob.resize(len);
@@ -64,8 +58,7 @@ Result<Bytes> read_persistent_public(TpmContext& tpm, TPM2_HANDLE persistent) {
     return std::move(key->public_blob);
 }
 
-Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, const ObjectHandle& object,
-                                      ByteView nonce) {
+Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, TPM2_HANDLE object, ByteView nonce) {
     TPM2B_DATA qualifying{};
     if (nonce.size() > sizeof qualifying.buffer) {
         return fail(ErrorCode::InvalidInput, "certify nonce of " + std::to_string(nonce.size()) + " bytes exceeds " +
@@ -80,20 +73,23 @@ Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, 
     }
     const TPMT_SIG_SCHEME scheme = signing_scheme(pub.publicArea);
 
-    TPM2B_ATTEST* attest_raw = nullptr;
-    TPMT_SIGNATURE* sig_raw = nullptr;
-    TSS2_RC rc = Esys_Certify(tpm.esys(), object.get(), ak.tr, ESYS_TR_PASSWORD, ESYS_TR_PASSWORD, ESYS_TR_NONE,
-                              &qualifying, &scheme, &attest_raw, &sig_raw);
-    EsysPtr<TPM2B_ATTEST> attest(attest_raw);
-    EsysPtr<TPMT_SIGNATURE> sig(sig_raw);
+    auto sys = sys_context(tpm);
+    if (!sys) return std::unexpected(sys.error());
+    // Both handles authorized by their empty passwords.
+    TSS2L_SYS_AUTH_COMMAND auths = password_auth();
+    auths.count = 2;
+    auths.auths[1] = auths.auths[0];
+    TPM2B_ATTEST attest{};
+    TPMT_SIGNATURE sig{};
+    TSS2_RC rc = Tss2_Sys_Certify(*sys, object, ak.handle, &auths, &qualifying, &scheme, &attest, &sig, nullptr);
     if (rc != TSS2_RC_SUCCESS) {
-        return std::unexpected(esys_error(tpm.esys(), "TPM2_Certify with the AK at " + handle_name(ak.handle), rc));
+        return std::unexpected(tpm.error("TPM2_Certify with the AK at " + handle_name(ak.handle), rc));
     }
     Certification out;
-    out.attest.assign(attest->attestationData, attest->attestationData + attest->size);
+    out.attest.assign(attest.attestationData, attest.attestationData + attest.size);
     out.signature.resize(sizeof(TPMT_SIGNATURE));
     std::size_t len = 0;
-    if (Tss2_MU_TPMT_SIGNATURE_Marshal(sig.get(), out.signature.data(), out.signature.size(), &len) !=
+    if (Tss2_MU_TPMT_SIGNATURE_Marshal(&sig, out.signature.data(), out.signature.size(), &len) !=
         TSS2_RC_SUCCESS) {
         return fail(ErrorCode::Internal, "cannot marshal the TPM2_Certify signature");
     }

@@ -11,11 +11,12 @@
 
 namespace cvmunlock::tpm {
 
-// The key at a persistent handle: its ESAPI handle (no flush needed) and its
-// marshaled TPM2B_PUBLIC (TPM2_ReadPublic). NotFound when nothing is persistent there.
+// The key at a persistent handle and its marshaled TPM2B_PUBLIC (one
+// TPM2_ReadPublic through SAPI: no ESAPI handle, which would read it again
+// and hash its name in a library context of its own). NotFound when nothing
+// is persistent there.
 struct PersistentKey {
     TPM2_HANDLE handle = 0;
-    ESYS_TR tr = ESYS_TR_NONE;
     Bytes public_blob;
 };
 Result<PersistentKey> open_persistent_key(TpmContext& tpm, TPM2_HANDLE persistent);
@@ -32,7 +33,7 @@ struct Certification {
 // role, empty password) with the AK's own scheme (RSASSA SHA-256 when the key
 // has none), qualifyingData = `nonce` (at most 64 bytes). The AK is not read
 // again: its scheme comes from the public area open_persistent_key read.
-Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, const ObjectHandle& object,
-                                      ByteView nonce);
+// `object` is a TPM handle (transient or persistent); passwords only, so SAPI suffices.
+Result<Certification> certify_with_ak(TpmContext& tpm, const PersistentKey& ak, TPM2_HANDLE object, ByteView nonce);
 
 }  // namespace cvmunlock::tpm

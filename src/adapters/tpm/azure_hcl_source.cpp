@@ -59,7 +59,7 @@ Result<void> check_azure_binding(TpmContext& tpm, const hcl::HclReport& report, 
     if (!ak_key) return std::unexpected(refusal(ak_key.error(), kStepB));
     if (auto b = hcl::ak_matches(ak_key->public_blob, *ak); !b) return std::unexpected(refusal(b.error(), kStepB));
 
-    auto cert = certify_with_ak(tpm, *ak_key, srk.handle, nonce);
+    auto cert = certify_with_ak(tpm, *ak_key, srk.tpm_handle, nonce);
     if (!cert) return std::unexpected(refusal(cert.error(), kStepC));
     if (auto c = hcl::verify_certify(cert->attest, cert->signature, *ak, nonce, srk.name); !c) {
         return std::unexpected(refusal(c.error(), kStepC));

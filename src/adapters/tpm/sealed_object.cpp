@@ -1,6 +1,8 @@
 #include "esys_ptr.hpp"
+#include "cvmunlock/policy_key.hpp"
 #include "sealed_object.hpp"
 #include "nv_index.hpp"
+#include "policy_session.hpp"
 #include "session.hpp"
 
 #include <openssl/evp.h>
@@ -37,13 +39,6 @@ Result<void> unmarshal_blob(const SealedBlob& blob, TPM2B_PUBLIC& pub, TPM2B_PRI
     return {};
 }
 
-void set_auth(ESYS_CONTEXT* esys, ESYS_TR handle, const SecretBuffer& auth) {
-    TPM2B_AUTH a{};
-    a.size = static_cast<UINT16>(std::min(auth.size(), sizeof a.buffer));
-    if (a.size > 0) std::memcpy(a.buffer, auth.secret_bytes(), a.size);
-    Esys_TR_SetAuth(esys, handle, &a);
-    wipe(&a, sizeof a);
-}
 }  // namespace
 
 Result<SealedBlob> create_object(TpmContext& tpm, const Srk& srk, const TPM2B_SENSITIVE_CREATE& sensitive,
@@ -56,7 +51,9 @@ Result<SealedBlob> create_object(TpmContext& tpm, const Srk& srk, const TPM2B_SE
     TPML_PCR_SELECTION creation_pcr{};
     TPM2B_PRIVATE* priv_raw = nullptr;
     TPM2B_PUBLIC* pub_raw = nullptr;
-    TSS2_RC rc = Esys_Create(esys, srk.handle.get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
+    auto parent = esys_handle(tpm, srk);
+    if (!parent) return std::unexpected(parent.error());
+    TSS2_RC rc = Esys_Create(esys, *parent, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &sensitive,
                              &in_public, &outside, &creation_pcr, &priv_raw, &pub_raw, nullptr, nullptr, nullptr);
     EsysPtr<TPM2B_PRIVATE> priv(priv_raw);
     EsysPtr<TPM2B_PUBLIC> pub(pub_raw);
@@ -80,8 +77,10 @@ Result<ObjectHandle> load_object(TpmContext& tpm, const Srk& srk, const SealedBl
     TPM2B_PUBLIC pub{};
     TPM2B_PRIVATE priv{};
     if (auto r = unmarshal_blob(blob, pub, priv); !r) return std::unexpected(r.error());
+    auto parent = esys_handle(tpm, srk);
+    if (!parent) return std::unexpected(parent.error());
     ESYS_TR loaded = ESYS_TR_NONE;
-    TSS2_RC rc = Esys_Load(tpm.esys(), srk.handle.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
+    TSS2_RC rc = Esys_Load(tpm.esys(), *parent, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, &priv, &pub, &loaded);
     if (rc != TSS2_RC_SUCCESS) {
         Error e = esys_error(tpm.esys(), "TPM2_Load under the SRK", rc);
         if (e.code != ErrorCode::Unavailable) e.code = ErrorCode::Tampered;
@@ -132,7 +131,7 @@ Error policy_step_error(TpmContext& tpm, const std::string& what, TSS2_RC rc) {
 
 // PolicyOR over the token's branches, then PolicyAuthorizeNV on the policy
 // index, which must still carry the name the object was sealed for.
-Result<void> authorize_nv_steps(TpmContext& tpm, const Session& session, const UnsealPolicy& policy) {
+Result<void> authorize_nv_steps(TpmContext& tpm, TSS2_SYS_CONTEXT* sys, TPM2_HANDLE session, const UnsealPolicy& policy) {
     ESYS_CONTEXT* esys = tpm.esys();
     if (policy.or_branches.size() >= 2) {
         TPML_DIGEST list{};
@@ -142,7 +141,7 @@ Result<void> authorize_nv_steps(TpmContext& tpm, const Session& session, const U
             std::memcpy(list.digests[list.count].buffer, d.data(), d.size());
             ++list.count;
         }
-        TSS2_RC rc = Esys_PolicyOR(esys, session.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &list);
+        TSS2_RC rc = Tss2_Sys_PolicyOR(sys, session, nullptr, &list, nullptr);
         if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyOR", rc));
     }
     if (!policy.nv) return {};
@@ -160,14 +159,16 @@ Result<void> authorize_nv_steps(TpmContext& tpm, const Session& session, const U
         return fail(ErrorCode::NotFound, std::string("the policy NV index ") + handle +
                                              " is not the one the key was sealed for (it was redefined)");
     }
-    TSS2_RC rc = Esys_PolicyAuthorizeNV(esys, *nv, *nv, session.get(), ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+    const TSS2L_SYS_AUTH_COMMAND index_auth = password_auth();
+    TSS2_RC rc = Tss2_Sys_PolicyAuthorizeNV(sys, policy.nv->index, policy.nv->index, session, &index_auth, nullptr);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyAuthorizeNV", rc));
     return {};
 }
 // TPM2_LoadExternal of the signing key (owner hierarchy: a ticket from the
 // null hierarchy would not count), TPM2_VerifySignature of the policy it
 // signed, TPM2_PolicyAuthorize with the ticket.
-Result<void> authorize_signed_steps(TpmContext& tpm, const Session& session, const SignedPolicyRef& signed_policy) {
+Result<void> authorize_signed_steps(TpmContext& tpm, TSS2_SYS_CONTEXT* sys, TPM2_HANDLE session,
+                                    const SignedPolicyRef& signed_policy) {
     ESYS_CONTEXT* esys = tpm.esys();
     TPM2B_PUBLIC pub{};
     size_t off = 0;
@@ -210,8 +211,7 @@ Result<void> authorize_signed_steps(TpmContext& tpm, const Session& session, con
     approved.size = static_cast<UINT16>(signed_policy.approved.size());
     std::memcpy(approved.buffer, signed_policy.approved.data(), signed_policy.approved.size());
     TPM2B_NONCE no_ref{};
-    rc = Esys_PolicyAuthorize(esys, session.get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &approved, &no_ref,
-                              name.get(), ticket.get());
+    rc = Tss2_Sys_PolicyAuthorize(sys, session, nullptr, &approved, &no_ref, name.get(), ticket.get(), nullptr);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(policy_step_error(tpm, "TPM2_PolicyAuthorize", rc));
     return {};
 }
@@ -219,16 +219,20 @@ Result<void> authorize_signed_steps(TpmContext& tpm, const Session& session, con
 
 Result<SecretBuffer> unseal(TpmContext& tpm, Srk& srk, const SealedBlob& blob, const UnsealPolicy& policy,
                             const SecretBuffer& auth) {
-    ESYS_CONTEXT* esys = tpm.esys();
-    auto object = load_object(tpm, srk, blob);
+    TPM2B_PUBLIC pub{};
+    TPM2B_PRIVATE priv{};
+    if (auto r = unmarshal_blob(blob, pub, priv); !r) return std::unexpected(r.error());
+    auto item_name = tpm_object_name(blob.public_blob);
+    if (!item_name) return std::unexpected(item_name.error());
+    auto sys = sys_context(tpm);
+    if (!sys) return std::unexpected(sys.error());
+    auto object = load_under_srk(tpm, srk, priv, pub);
     if (!object) return std::unexpected(object.error().context("the sealed object"));
-    if (!auth.empty()) set_auth(esys, object->get(), auth);
-
-    // Response parameter encryption: the unsealed data leaves the TPM encrypted.
-    auto session = Session::start(tpm, &srk, TPM2_SE_POLICY, TPMA_SESSION_ENCRYPT);
+    auto session = PolicySession::start_salted(tpm, srk);
     if (!session) return std::unexpected(session.error());
     // Neither the session nor the loaded object needs its parent any more.
     srk.handle.flush_now();
+
     PcrBankValues sel{policy.bank, {}};
     for (auto pcr : policy.pcrs) sel.values[pcr] = {};
     const Bytes marshaled = marshal_pcr_selection({sel});
@@ -236,34 +240,33 @@ Result<SecretBuffer> unseal(TpmContext& tpm, Srk& srk, const SealedBlob& blob, c
     size_t off = 0;
     Tss2_MU_TPML_PCR_SELECTION_Unmarshal(marshaled.data(), marshaled.size(), &off, &pcrs);
     TPM2B_DIGEST empty{};
-    TSS2_RC rc = Esys_PolicyPCR(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &empty, &pcrs);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyPCR", rc));
-    if (auto r = authorize_nv_steps(tpm, *session, policy); !r) return std::unexpected(r.error());
+    TSS2_RC rc = Tss2_Sys_PolicyPCR(*sys, session->handle(), nullptr, &empty, &pcrs, nullptr);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm.error("TPM2_PolicyPCR", rc));
+    if (auto r = authorize_nv_steps(tpm, *sys, session->handle(), policy); !r) return std::unexpected(r.error());
     if (policy.signed_policy) {
-        if (auto r = authorize_signed_steps(tpm, *session, *policy.signed_policy); !r) return std::unexpected(r.error());
+        if (auto r = authorize_signed_steps(tpm, *sys, session->handle(), *policy.signed_policy); !r) {
+            return std::unexpected(r.error());
+        }
     }
     if (policy.auth_value) {
-        rc = Esys_PolicyAuthValue(esys, session->get(), ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE);
-        if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_PolicyAuthValue", rc));
+        rc = Tss2_Sys_PolicyAuthValue(*sys, session->handle(), nullptr, nullptr);
+        if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm.error("TPM2_PolicyAuthValue", rc));
     }
-    TPM2B_SENSITIVE_DATA* out_raw = nullptr;
-    rc = Esys_Unseal(esys, object->get(), session->get(), ESYS_TR_NONE, ESYS_TR_NONE, &out_raw);
-    // continueSession was clear: a successful Unseal closed the session; after a
-    // failure it is still loaded and the Session destructor flushes it.
-    if (rc == TSS2_RC_SUCCESS) session->consumed();
-    EsysPtr<TPM2B_SENSITIVE_DATA> out(out_raw);
-    if (rc != TSS2_RC_SUCCESS) {
-        Error e = esys_error(tpm.esys(), "TPM2_Unseal", rc);
-        if (is_policy_failure(rc)) {
+    auto secret = session->unseal(tpm, object->get(), *item_name, auth, policy.auth_value);
+    if (!secret) {
+        Error e = secret.error();
+        const auto code = static_cast<TSS2_RC>(e.native);
+        if (e.code == ErrorCode::Tampered || e.code == ErrorCode::TimedOut) return std::unexpected(e);
+        if (is_policy_failure(code)) {
             e.code = ErrorCode::PolicyRefused;
             e.message = "the vTPM refused to unseal: its PCRs do not match the sealed policy (" + e.message + ")";
-        } else if (is_auth_failure(rc)) {
+        } else if (is_auth_failure(code)) {
             e.code = ErrorCode::PolicyRefused;
             e.message = "the vTPM refused the sealed object's authorization value (" + e.message + ")";
         }
         return std::unexpected(e);
     }
-    return SecretBuffer::copy_of(ByteView(out->buffer, out->size));
+    return secret;
 }
 
 bool is_auth_failure(std::int64_t tss_rc) {

@@ -1,6 +1,7 @@
 #include "srk.hpp"
 
 #include <tss2/tss2_mu.h>
+#include <tss2/tss2_sys.h>
 
 #include <cstring>
 #include <utility>
@@ -40,18 +41,46 @@ Result<Bytes> public_name(const TPM2B_PUBLIC& pub) {
     return tpm_object_name(blob);
 }
 
+bool is_handle_missing(TSS2_RC rc) {
+    // TPM_RC_HANDLE (format 1): nothing persistent there.
+    return (rc & TPM2_RC_FMT1) != 0 && (rc & 0x3F) == (TPM2_RC_HANDLE & 0x3F);
+}
+
+// The key at 0x81000001 read through SAPI (TPM2_ReadPublic) and named by our
+// own hash of the public area it returned: the SRK if its name is
+// `expected_name`, else as persistent_srk decides (another key of the SRK
+// template is returned, and refused by its name; any other key or none, nothing).
+Result<std::optional<Srk>> persistent_srk_named(TpmContext& tpm, const Bytes& expected_name) {
+    TSS2_SYS_CONTEXT* sys = nullptr;
+    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS) {
+        return std::unexpected(tpm.error("reaching the SAPI context", rc));
+    }
+    Srk srk;
+    TPM2B_NAME tpm_name{};
+    TPM2B_NAME qualified{};
+    TSS2_RC rc = Tss2_Sys_ReadPublic(sys, kSrkPersistentHandle, nullptr, &srk.pub, &tpm_name, &qualified, nullptr);
+    if (rc != TSS2_RC_SUCCESS) {
+        if (is_handle_missing(rc)) return std::optional<Srk>();
+        return std::unexpected(tpm.error("TPM2_ReadPublic(0x81000001)", rc));
+    }
+    auto name = public_name(srk.pub);
+    if (!name) return std::unexpected(name.error());
+    if (*name != expected_name && !matches_template(srk.pub.publicArea)) return std::optional<Srk>();
+    srk.name = std::move(*name);
+    srk.persistent = true;
+    srk.tpm_handle = kSrkPersistentHandle;
+    return std::optional<Srk>(std::move(srk));
+}
+
 // Returns the persistent SRK, or an empty optional if 0x81000001 is free or holds another key.
-Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expected_name) {
+Result<std::optional<Srk>> persistent_srk(TpmContext& tpm, const Bytes* expected_name) {
+    if (expected_name != nullptr) return persistent_srk_named(tpm, *expected_name);
+    ESYS_CONTEXT* esys = tpm.esys();
     ESYS_TR handle = ESYS_TR_NONE;
     TSS2_RC rc = Esys_TR_FromTPMPublic(esys, kSrkPersistentHandle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle);
     if (rc != TSS2_RC_SUCCESS) {
-        // TPM_RC_HANDLE (format 1): nothing persistent there.
-        if ((rc & TPM2_RC_FMT1) != 0 && (rc & 0x3F) == (TPM2_RC_HANDLE & 0x3F)) return std::optional<Srk>();
+        if (is_handle_missing(rc)) return std::optional<Srk>();
         return std::unexpected(esys_error(esys, "looking up the persistent SRK 0x81000001", rc));
-    }
-    if (expected_name != nullptr) {
-        auto name = name_of(esys, handle);
-        if (name && *name == *expected_name) return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true});
     }
     TPM2B_PUBLIC* pub_raw = nullptr;
     rc = Esys_ReadPublic(esys, handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, nullptr, nullptr);
@@ -63,7 +92,7 @@ Result<std::optional<Srk>> persistent_srk(ESYS_CONTEXT* esys, const Bytes* expec
     }
     auto name = name_of(esys, handle);
     if (!name) return std::unexpected(name.error());
-    return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true});
+    return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true, *pub, kSrkPersistentHandle});
 }
 }  // namespace
 
@@ -106,7 +135,7 @@ TPM2B_PUBLIC srk_template() {
 
 Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) {
     ESYS_CONTEXT* esys = tpm.esys();
-    auto existing = persistent_srk(esys, expected_name);
+    auto existing = persistent_srk(tpm, expected_name);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) return std::move(**existing);
 
@@ -126,13 +155,36 @@ Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) 
     // costs more than the hash under TCG.
     auto name = public_name(*out_public);
     if (!name) return std::unexpected(name.error());
-    if (!persist) return Srk{std::move(transient), std::move(*name), false};
+    if (!persist) {
+        TPM2_HANDLE tpm_handle = 0;
+        if (rc = Esys_TR_GetTpmHandle(esys, handle, &tpm_handle); rc != TSS2_RC_SUCCESS) {
+            return std::unexpected(esys_error(esys, "reading the SRK's TPM handle", rc));
+        }
+        return Srk{std::move(transient), std::move(*name), false, *out_public, tpm_handle};
+    }
 
     ESYS_TR persistent = ESYS_TR_NONE;
     rc = Esys_EvictControl(esys, ESYS_TR_RH_OWNER, handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                            kSrkPersistentHandle, &persistent);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_EvictControl(SRK to 0x81000001)", rc));
-    return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true};
+    return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true, *out_public, kSrkPersistentHandle};
+}
+
+Result<ESYS_TR> esys_handle(TpmContext& tpm, const Srk& srk) {
+    if (srk.handle.get() != ESYS_TR_NONE) return srk.handle.get();
+    ESYS_CONTEXT* esys = tpm.esys();
+    ESYS_TR handle = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_TR_FromTPMPublic(esys, srk.tpm_handle, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &handle);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(esys, "looking up the persistent SRK 0x81000001", rc));
+    ObjectHandle opened(esys, handle, false);
+    auto name = name_of(esys, handle);
+    if (!name) return std::unexpected(name.error());
+    if (*name != srk.name) {
+        return fail(ErrorCode::Tampered, "the key at 0x81000001 changed while in use: it is no longer the storage "
+                                         "root key " + to_hex(srk.name));
+    }
+    srk.handle = std::move(opened);
+    return handle;
 }
 
 }  // namespace cvmunlock::tpm

@@ -35,10 +35,20 @@ private:
 };
 
 struct Srk {
-    ObjectHandle handle;
+    // ESAPI's handle. A persistent SRK found by its name (unlock) is read
+    // through SAPI and gets one only when an ESAPI command needs it
+    // (esys_handle): ESAPI would hash its name again in a library context of
+    // its own (tpm2-tss 3.2), which costs more than the command under TCG.
+    mutable ObjectHandle handle;
     Bytes name;           // TPM name (nameAlg || H(public)), as stored in the token
     bool persistent = false;
+    TPM2B_PUBLIC pub{};   // the public area whose name is `name`
+    TPM2_HANDLE tpm_handle = 0;
 };
+
+// The SRK's ESAPI handle, opened on first use; Tampered if the key ESAPI
+// reads there is not the one named `srk.name`.
+Result<ESYS_TR> esys_handle(TpmContext& tpm, const Srk& srk);
 
 // The SRK template of the TCG "TPM 2.0 Provisioning Guidance" (ECC NIST P-256,
 // AES-128-CFB, restricted decrypt, noDA, empty unique).
