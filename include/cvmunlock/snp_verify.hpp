@@ -76,7 +76,7 @@ public:
     // As add(), deferred until a chain needs a certificate issued under a name
     // whose CN contains `product` (case-insensitive): for the built-in anchors,
     // each named by its product, so that a Milan chain parses no Genoa or Turin
-    // root. Exact only if every certificate in `data` has `product` in its
+    // root (and none at all when the anchors added eagerly give it a path). Exact only if every certificate in `data` has `product` in its
     // subject CN (tests/core check the built-in ones); an empty `product` is
     // loaded for the first chain. `data` must outlive the store.
     void add_deferred(ByteView data, std::string what, std::string product);
@@ -87,6 +87,8 @@ public:
     [[nodiscard]] const std::vector<Certificate>& arks() const noexcept { return arks_; }
     [[nodiscard]] const std::vector<Certificate>& intermediates() const noexcept { return intermediates_; }
     [[nodiscard]] bool empty() const noexcept { return arks_.empty() && deferred_.empty(); }
+    // Some deferred anchors are not loaded yet.
+    [[nodiscard]] bool has_deferred() const noexcept { return !deferred_.empty(); }
 
 private:
     struct Deferred {

@@ -81,8 +81,10 @@ bool signed_by(const Certificate& child, const Certificate& parent) {
 // The trusted ARK that signed `intermediate`. A supplied ARK is only used to
 // explain a refusal.
 Verdict<Certificate> trusted_ark_for(const Certificate& intermediate, std::span<const Certificate> certs,
-                                     const TrustStore& trust) {
-    if (auto loaded = trust.load_for(intermediate); !loaded) return refuse("trust", loaded.error().message);
+                                     const TrustStore& trust, bool load_deferred) {
+    if (load_deferred) {
+        if (auto loaded = trust.load_for(intermediate); !loaded) return refuse("trust", loaded.error().message);
+    }
     bool same_name = false;
     for (const Certificate& ark : trust.arks()) {
         if (!names_issuer(intermediate, ark)) continue;
@@ -105,15 +107,17 @@ Verdict<Certificate> trusted_ark_for(const Certificate& intermediate, std::span<
 // leaf -> ASK/ASVK -> trusted ARK. Intermediates come from `certs` and the trust
 // store; each candidate whose name and signature fit is tried.
 Verdict<std::vector<Certificate>> build_path(const Certificate& leaf, std::span<const Certificate> certs,
-                                             const TrustStore& trust) {
+                                             const TrustStore& trust, bool load_deferred) {
     const CertRole role = leaf.role();
     if (role == CertRole::Ask || role == CertRole::Asvk) {
-        auto ark = trusted_ark_for(leaf, certs, trust);
+        auto ark = trusted_ark_for(leaf, certs, trust, load_deferred);
         if (!ark) return std::unexpected(ark.error());
         return std::vector<Certificate>{leaf, std::move(*ark)};
     }
     const CertRole want = role == CertRole::Vlek ? CertRole::Asvk : CertRole::Ask;
-    if (auto loaded = trust.load_for(leaf); !loaded) return refuse("trust", loaded.error().message);
+    if (load_deferred) {
+        if (auto loaded = trust.load_for(leaf); !loaded) return refuse("trust", loaded.error().message);
+    }
     std::vector<Certificate> candidates(certs.begin(), certs.end());
     candidates.insert(candidates.end(), trust.intermediates().begin(), trust.intermediates().end());
     std::optional<VerifyFailure> upper_failure;
@@ -122,7 +126,7 @@ Verdict<std::vector<Certificate>> build_path(const Certificate& leaf, std::span<
         if (ask.role() != want || !names_issuer(leaf, ask)) continue;
         named = true;
         if (!signed_by(leaf, ask)) continue;
-        auto ark = trusted_ark_for(ask, certs, trust);
+        auto ark = trusted_ark_for(ask, certs, trust, load_deferred);
         if (ark) return std::vector<Certificate>{leaf, ask, std::move(*ark)};
         if (!upper_failure) upper_failure = ark.error();
     }
@@ -190,7 +194,12 @@ Verdict<void> check_with_x509_verifier(const std::vector<Certificate>& path) {
 Verdict<VerifiedChain> chain_for(const Certificate& leaf, std::span<const Certificate> certs, const TrustStore& trust,
                                  std::time_t at) {
     if (trust.empty()) return refuse("trust", "the trust store holds no ARK");
-    auto path = build_path(leaf, certs, trust);
+    // The anchors already loaded first: a path to one of them is accepted as it
+    // would be with every anchor loaded, and the deferred (built-in) roots are
+    // then not parsed. Only if none gives a path are they loaded and the path
+    // built again, whose refusal is the one reported.
+    auto path = build_path(leaf, certs, trust, false);
+    if (!path && trust.has_deferred()) path = build_path(leaf, certs, trust, true);
     if (!path) return std::unexpected(path.error());
     if (auto valid = check_validity(*path, at); !valid) return std::unexpected(valid.error());
     if (auto x509 = check_with_x509_verifier(*path); !x509) return std::unexpected(x509.error());

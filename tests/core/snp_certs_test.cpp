@@ -368,6 +368,28 @@ TEST(SnpTrustStore, DeferredAnchorsLoadOnlyForTheChainsProduct) {
     EXPECT_NE(refused.error().detail.find("broken.pem"), std::string::npos) << refused.error().detail;
 }
 
+// A chain to an anchor added eagerly (an operator's anchor file) is accepted
+// without parsing the deferred built-in roots; one that needs them loads them.
+TEST(SnpTrustStore, DeferredAnchorsAreParsedOnlyWhenTheLoadedOnesGiveNoPath) {
+    const Bytes milan = read_data(kMilan);
+    const Bytes turin = read_data(kTurin);
+    TrustStore trust;
+    ASSERT_TRUE(trust.add(milan, "operator's milan.pem").has_value());
+    trust.add_deferred(milan, "built-in milan", "milan");
+    trust.add_deferred(turin, "built-in turin", "turin");
+    ASSERT_EQ(trust.arks().size(), 1U);
+
+    EXPECT_TRUE(verify_chain(load_certs({kGoVcek}), trust, k2025_06_01).has_value());
+    EXPECT_EQ(trust.arks().size(), 1U);  // the Milan chain found the operator's ARK: nothing else parsed
+    EXPECT_TRUE(trust.has_deferred());
+
+    const auto r = verify_chain(load_certs({kTurinVcek}), trust, k2025_06_01);
+    ASSERT_TRUE(r.has_value()) << r.error().detail;
+    EXPECT_EQ(r->product, Product::Turin);
+    ASSERT_EQ(trust.arks().size(), 2U);  // Turin's file, read because no loaded ARK issued it
+    EXPECT_EQ(trust.arks()[1].subject_cn(), "ARK-Turin");
+}
+
 TEST(SnpVerifyChainOnly, OnlyAnArkIsNoChain) {
     const auto certs = load_certs({kMilan});
     const auto r = verify_chain(std::span<const Certificate>(certs).subspan(1), load_trust({kMilan}), k2025_06_01);

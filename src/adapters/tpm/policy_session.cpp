@@ -41,9 +41,6 @@ Error forged(const std::string& detail) {
 }
 }  // namespace
 
-SysHandle::~SysHandle() {
-    if (sys_ != nullptr && handle_ != 0) Tss2_Sys_FlushContext(sys_, handle_);
-}
 
 Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm) {
     TSS2_SYS_CONTEXT* sys = nullptr;

@@ -11,27 +11,9 @@
 
 #include "cvmunlock/secret.hpp"
 #include "srk.hpp"
+#include "sys_handle.hpp"
 
 namespace cvmunlock::tpm {
-
-// A TPM handle (loaded object or session) used through SAPI, flushed when it
-// goes out of scope unless the TPM already closed it.
-class SysHandle {
-public:
-    SysHandle() noexcept = default;
-    SysHandle(TSS2_SYS_CONTEXT* sys, TPM2_HANDLE handle) noexcept : sys_(sys), handle_(handle) {}
-    SysHandle(SysHandle&& o) noexcept : sys_(o.sys_), handle_(std::exchange(o.handle_, 0)) {}
-    SysHandle& operator=(SysHandle&&) = delete;
-    SysHandle(const SysHandle&) = delete;
-    ~SysHandle();
-    [[nodiscard]] TPM2_HANDLE get() const noexcept { return handle_; }
-    // The TPM closed it (a session used without continueSession).
-    void consumed() noexcept { handle_ = 0; }
-
-private:
-    TSS2_SYS_CONTEXT* sys_ = nullptr;
-    TPM2_HANDLE handle_ = 0;
-};
 
 // The SAPI context under the TPM's ESAPI context.
 Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm);

@@ -231,7 +231,7 @@ Result<SecretBuffer> unseal(TpmContext& tpm, Srk& srk, const SealedBlob& blob, c
     auto session = PolicySession::start_salted(tpm, srk);
     if (!session) return std::unexpected(session.error());
     // Neither the session nor the loaded object needs its parent any more.
-    srk.handle.flush_now();
+    flush_transient(srk);
 
     PcrBankValues sel{policy.bank, {}};
     for (auto pcr : policy.pcrs) sel.values[pcr] = {};

@@ -92,7 +92,7 @@ Result<std::optional<Srk>> persistent_srk(TpmContext& tpm, const Bytes* expected
     }
     auto name = name_of(esys, handle);
     if (!name) return std::unexpected(name.error());
-    return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true, *pub, kSrkPersistentHandle});
+    return std::optional<Srk>(Srk{ObjectHandle(esys, handle, false), std::move(*name), true, *pub, kSrkPersistentHandle, {}});
 }
 }  // namespace
 
@@ -133,11 +133,49 @@ TPM2B_PUBLIC srk_template() {
     return t;
 }
 
+namespace {
+// The transient SRK through SAPI, named by our hash of the public area the TPM returned.
+Result<Srk> create_transient_srk(TpmContext& tpm) {
+    TSS2_SYS_CONTEXT* sys = nullptr;
+    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS) {
+        return std::unexpected(tpm.error("reaching the SAPI context", rc));
+    }
+    TSS2L_SYS_AUTH_COMMAND owner{};
+    owner.count = 1;
+    owner.auths[0].sessionHandle = TPM2_RS_PW;
+    const TPM2B_SENSITIVE_CREATE sensitive{};
+    const TPM2B_PUBLIC in_public = srk_template();
+    const TPM2B_DATA outside{};
+    const TPML_PCR_SELECTION creation_pcr{};
+    Srk srk;
+    TPM2_HANDLE handle = 0;
+    TPM2B_CREATION_DATA creation_data{};
+    TPM2B_DIGEST creation_hash{};
+    TPMT_TK_CREATION ticket{};
+    TPM2B_NAME tpm_name{};
+    TSS2_RC rc = Tss2_Sys_CreatePrimary(sys, TPM2_RH_OWNER, &owner, &sensitive, &in_public, &outside, &creation_pcr,
+                                        &handle, &srk.pub, &creation_data, &creation_hash, &ticket, &tpm_name, nullptr);
+    if (rc != TSS2_RC_SUCCESS) return std::unexpected(tpm.error("TPM2_CreatePrimary(SRK)", rc));
+    srk.created = SysHandle(sys, handle);
+    srk.tpm_handle = handle;
+    auto name = public_name(srk.pub);
+    if (!name) return std::unexpected(name.error());
+    srk.name = std::move(*name);
+    return srk;
+}
+}  // namespace
+
+void flush_transient(Srk& srk) noexcept {
+    srk.handle.flush_now();
+    srk.created.flush_now();
+}
+
 Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) {
     ESYS_CONTEXT* esys = tpm.esys();
     auto existing = persistent_srk(tpm, expected_name);
     if (!existing) return std::unexpected(existing.error());
     if (*existing) return std::move(**existing);
+    if (expected_name != nullptr && !persist) return create_transient_srk(tpm);
 
     TPM2B_SENSITIVE_CREATE sensitive{};
     TPM2B_PUBLIC in_public = srk_template();
@@ -160,14 +198,14 @@ Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name) 
         if (rc = Esys_TR_GetTpmHandle(esys, handle, &tpm_handle); rc != TSS2_RC_SUCCESS) {
             return std::unexpected(esys_error(esys, "reading the SRK's TPM handle", rc));
         }
-        return Srk{std::move(transient), std::move(*name), false, *out_public, tpm_handle};
+        return Srk{std::move(transient), std::move(*name), false, *out_public, tpm_handle, {}};
     }
 
     ESYS_TR persistent = ESYS_TR_NONE;
     rc = Esys_EvictControl(esys, ESYS_TR_RH_OWNER, handle, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE,
                            kSrkPersistentHandle, &persistent);
     if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_EvictControl(SRK to 0x81000001)", rc));
-    return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true, *out_public, kSrkPersistentHandle};
+    return Srk{ObjectHandle(esys, persistent, false), std::move(*name), true, *out_public, kSrkPersistentHandle, {}};
 }
 
 Result<ESYS_TR> esys_handle(TpmContext& tpm, const Srk& srk) {

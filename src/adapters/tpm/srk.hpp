@@ -6,6 +6,7 @@
 #include <tss2/tss2_esys.h>
 
 #include "cvmunlock/bytes.hpp"
+#include "sys_handle.hpp"
 #include "tpm_context.hpp"
 
 namespace cvmunlock::tpm {
@@ -44,7 +45,13 @@ struct Srk {
     bool persistent = false;
     TPM2B_PUBLIC pub{};   // the public area whose name is `name`
     TPM2_HANDLE tpm_handle = 0;
+    // A transient SRK created through SAPI (unlock: ESAPI would hash its name
+    // once more); `handle` then only refers to it and never flushes it.
+    SysHandle created;
 };
+
+// Flushes a transient SRK now, however it was created; a persistent one stays.
+void flush_transient(Srk& srk) noexcept;
 
 // The SRK's ESAPI handle, opened on first use; Tampered if the key ESAPI
 // reads there is not the one named `srk.name`.
@@ -57,7 +64,8 @@ TPM2B_PUBLIC srk_template();
 // Uses 0x81000001 if it holds a key of the SRK template; otherwise creates the
 // transient primary, and with `persist` makes it persistent at 0x81000001.
 // With `expected_name` (unlock), a persistent key with that name is used as is:
-// the name already proves it is the enrolled SRK, so its template is not re-read.
+// the name already proves it is the enrolled SRK, so its template is not re-read;
+// and a transient one is created through SAPI (its ESAPI handle made on demand).
 Result<Srk> load_srk(TpmContext& tpm, bool persist, const Bytes* expected_name = nullptr);
 
 }  // namespace cvmunlock::tpm
