@@ -146,20 +146,40 @@ Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config) {
     return store;
 }
 
+SnpEvidenceFetch fetch_snp_evidence(const SnpRequirement& requirement, tpm::TpmContext& tpm) {
+    SnpEvidenceFetch out;
+    out.kind = resolve_evidence_kind(requirement.evidence);
+    if (!out.kind) {
+        out.evidence = std::unexpected(out.kind.error());
+        return out;
+    }
+    auto source = make_report_source(*out.kind, tpm);
+    if (!source) {
+        out.evidence = std::unexpected(source.error());
+        return out;
+    }
+    if (RAND_bytes(out.nonce.data(), static_cast<int>(out.nonce.size())) != 1) {
+        out.evidence = fail(ErrorCode::Internal, "RAND_bytes failed");
+        return out;
+    }
+    out.evidence = (*source)->fetch(out.nonce);
+    if (!out.evidence) out.evidence = std::unexpected(out.evidence.error().context("SEV-SNP evidence"));
+    return out;
+}
+
 Result<void> check_snp(const SnpRequirement& requirement, tpm::TpmContext& tpm, const tpm::Srk& srk,
-                       const SnpGateConfig& config, SnpVerdict& verdict) {
+                       const SnpGateConfig& config, SnpVerdict& verdict, const SnpEvidenceFetch* fetched) {
     verdict.evidence = requirement.evidence;
     auto trust = load_trust_store(config);
     if (!trust) return std::unexpected(trust.error());
-    auto kind = resolve_evidence_kind(requirement.evidence);
-    if (!kind) return std::unexpected(kind.error());
+    std::optional<SnpEvidenceFetch> fetched_here;
+    if (fetched == nullptr) fetched = &fetched_here.emplace(fetch_snp_evidence(requirement, tpm));
+    if (!fetched->kind) return std::unexpected(fetched->kind.error());
+    const snp::EvidenceKind* kind = &*fetched->kind;
     verdict.evidence = *kind;
-    auto source = make_report_source(*kind, tpm);
-    if (!source) return std::unexpected(source.error());
-    snp::ReportData nonce{};
-    if (RAND_bytes(nonce.data(), static_cast<int>(nonce.size())) != 1) return fail(ErrorCode::Internal, "RAND_bytes failed");
-    auto evidence = (*source)->fetch(nonce);
-    if (!evidence) return std::unexpected(evidence.error().context("SEV-SNP evidence"));
+    if (!fetched->evidence) return std::unexpected(fetched->evidence.error());
+    const snp::Evidence* evidence = &*fetched->evidence;
+    const snp::ReportData& nonce = fetched->nonce;
     verdict.origin = evidence->origin;
 
     std::optional<hcl::HclReport> hcl;

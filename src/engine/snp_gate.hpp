@@ -52,11 +52,22 @@ struct SnpVerdict {
 // malformed file is an error).
 Result<snp::TrustStore> load_trust_store(const SnpGateConfig& config);
 
-// Runs the gate for `requirement`. `srk` is the storage root key the token is
-// sealed under (the Azure binding certifies it). Refusals are PolicyRefused or
-// Tampered with a message naming the failed check; `verdict` is filled as far
-// as the gate got.
+// The gate's evidence, read apart from its checks: the unlock reads it before
+// it loads the SRK (through /dev/tpmrm0 a loaded transient SRK is saved and
+// reloaded around every command). Errors are kept for check_snp, which
+// reports them where it would have met them, so refusals keep their order.
+struct SnpEvidenceFetch {
+    Result<snp::EvidenceKind> kind;
+    snp::ReportData nonce{};          // REPORT_DATA asked for; for azure-hcl, the Certify nonce
+    Result<snp::Evidence> evidence;
+};
+SnpEvidenceFetch fetch_snp_evidence(const SnpRequirement& requirement, tpm::TpmContext& tpm);
+
+// Runs the gate for `requirement`, on `fetched` evidence if given (else it is
+// fetched here). `srk` is the storage root key the token is sealed under (the
+// Azure binding certifies it). Refusals are PolicyRefused or Tampered with a
+// message naming the failed check; `verdict` is filled as far as the gate got.
 Result<void> check_snp(const SnpRequirement& requirement, tpm::TpmContext& tpm, const tpm::Srk& srk,
-                       const SnpGateConfig& config, SnpVerdict& verdict);
+                       const SnpGateConfig& config, SnpVerdict& verdict, const SnpEvidenceFetch* fetched = nullptr);
 
 }  // namespace cvmunlock::engine

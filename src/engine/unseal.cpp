@@ -250,6 +250,11 @@ std::optional<Refusal> precheck_token(const CvmToken& token, int token_id, tpm::
 
 Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealContext& ctx) {
     if (auto r = check_token_consistency(token, token_id)) return std::unexpected(std::move(*r));
+    // The gate's evidence is read before the SRK is loaded (a transient SRK
+    // would be saved and reloaded around each of its commands by /dev/tpmrm0);
+    // it is judged after the SRK's check, as before.
+    std::optional<SnpEvidenceFetch> snp_evidence;
+    if (token.snp) snp_evidence = fetch_snp_evidence(*token.snp, ctx.tpm);
     auto srk = enrolled_srk(token, token_id, ctx.tpm);
     if (!srk) return std::unexpected(srk.error());
     if (token.pin) {
@@ -261,7 +266,7 @@ Decision<Unsealed> unseal_token(const CvmToken& token, int token_id, UnsealConte
     Unsealed out;
     if (token.snp) {
         SnpVerdict verdict;
-        auto gate = check_snp(*token.snp, ctx.tpm, *srk, ctx.snp, verdict);
+        auto gate = check_snp(*token.snp, ctx.tpm, *srk, ctx.snp, verdict, &*snp_evidence);
         out.snp = verdict;
         if (!gate) {
             Refusal r = with_token(refusal_from(gate.error(), Reason::SnpRefused), token_id);
