@@ -1,4 +1,5 @@
 #include "nv_index.hpp"
+#include "policy_session.hpp"
 
 #include <algorithm>
 #include <cstdio>
@@ -31,41 +32,40 @@ std::string index_name(std::uint32_t index) {
     return std::string("NV ") + buf;
 }
 
-Result<ESYS_TR> open_index(TpmContext& tpm, std::uint32_t index) {
-    return tpm_resource(tpm, index, index_name(index) + " is not defined");
-}
-
-Result<NvPublic> read_public(TpmContext& tpm, std::uint32_t index, ESYS_TR tr) {
-    TPM2B_NV_PUBLIC* pub_raw = nullptr;
-    TPM2B_NAME* name_raw = nullptr;
-    TSS2_RC rc = Esys_NV_ReadPublic(tpm.esys(), tr, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &pub_raw, &name_raw);
-    EsysPtr<TPM2B_NV_PUBLIC> pub(pub_raw);
-    EsysPtr<TPM2B_NAME> name(name_raw);
-    if (rc != TSS2_RC_SUCCESS) return std::unexpected(esys_error(tpm.esys(), "TPM2_NV_ReadPublic(" + index_name(index) + ")", rc));
-    NvPublic out;
-    out.index = pub->nvPublic.nvIndex;
-    out.attributes = pub->nvPublic.attributes;
-    out.data_size = pub->nvPublic.dataSize;
-    out.name.assign(name->name, name->name + name->size);
-    return out;
-}
-
 // Which authorization reads the index with an empty password (Part 2, 13.4 TPMA_NV).
-Result<ESYS_TR> read_auth(const NvPublic& pub, ESYS_TR tr) {
-    if ((pub.attributes & TPMA_NV_AUTHREAD) != 0) return tr;
-    if ((pub.attributes & TPMA_NV_OWNERREAD) != 0) return ESYS_TR_RH_OWNER;
+Result<TPM2_HANDLE> read_auth(const NvPublic& pub) {
+    if ((pub.attributes & TPMA_NV_AUTHREAD) != 0) return pub.index;
+    if ((pub.attributes & TPMA_NV_OWNERREAD) != 0) return TPM2_RH_OWNER;
     char attrs[16];
     std::snprintf(attrs, sizeof attrs, "0x%08x", pub.attributes);
     return fail(
         ErrorCode::PolicyRefused,
         index_name(pub.index) + " is readable neither with its own auth nor by the owner (TPMA_NV " + attrs + ")");
 }
+
+// TPM2_NV_ReadPublic through SAPI: one command, and no ESAPI handle (which
+// would read the public area again and hash its name). The name is the TPM's.
+Result<NvPublic> sys_read_public(TpmContext& tpm, TSS2_SYS_CONTEXT* sys, std::uint32_t index) {
+    TPM2B_NV_PUBLIC pub{};
+    TPM2B_NAME name{};
+    TSS2_RC rc = Tss2_Sys_NV_ReadPublic(sys, index, nullptr, &pub, &name, nullptr);
+    if (rc != TSS2_RC_SUCCESS) {
+        if (is_handle_error(rc)) return fail(ErrorCode::NotFound, index_name(index) + " is not defined", rc);
+        return std::unexpected(tpm.error("TPM2_NV_ReadPublic(" + index_name(index) + ")", rc));
+    }
+    NvPublic out;
+    out.index = pub.nvPublic.nvIndex;
+    out.attributes = pub.nvPublic.attributes;
+    out.data_size = pub.nvPublic.dataSize;
+    out.name.assign(name.name, name.name + name.size);
+    return out;
+}
 }  // namespace
 
 Result<NvPublic> nv_read_public(TpmContext& tpm, std::uint32_t index) {
-    auto tr = open_index(tpm, index);
-    if (!tr) return std::unexpected(tr.error());
-    return read_public(tpm, index, *tr);
+    auto sys = sys_context(tpm);
+    if (!sys) return std::unexpected(sys.error());
+    return sys_read_public(tpm, *sys, index);
 }
 
 Result<std::uint32_t> nv_buffer_max(TpmContext& tpm) {
@@ -80,38 +80,36 @@ Result<std::uint32_t> nv_buffer_max(TpmContext& tpm) {
 }
 
 Result<Bytes> nv_read_all(TpmContext& tpm, std::uint32_t index) {
-    auto tr = open_index(tpm, index);
-    if (!tr) return std::unexpected(tr.error());
-    auto pub = read_public(tpm, index, *tr);
+    auto sys = sys_context(tpm);
+    if (!sys) return std::unexpected(sys.error());
+    auto pub = sys_read_public(tpm, *sys, index);
     if (!pub) return std::unexpected(pub.error());
     if ((pub->attributes & TPMA_NV_WRITTEN) == 0) {
         return fail(ErrorCode::NotFound, index_name(index) + " is defined but was never written");
     }
-    auto auth = read_auth(*pub, *tr);
+    auto auth = read_auth(*pub);
     if (!auth) return std::unexpected(auth.error());
     auto chunk_max = nv_buffer_max(tpm);
     if (!chunk_max) return std::unexpected(chunk_max.error());
 
+    const TSS2L_SYS_AUTH_COMMAND password = password_auth();
     Bytes out;
     out.reserve(pub->data_size);
     while (out.size() < pub->data_size) {
         const auto offset = static_cast<std::uint16_t>(out.size());
         const auto want = static_cast<std::uint16_t>(std::min<std::size_t>(*chunk_max, pub->data_size - out.size()));
-        TPM2B_MAX_NV_BUFFER* raw = nullptr;
-        TSS2_RC rc =
-            Esys_NV_Read(tpm.esys(), *auth, *tr, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, want, offset, &raw);
-        EsysPtr<TPM2B_MAX_NV_BUFFER> data(raw);
+        TPM2B_MAX_NV_BUFFER data{};
+        TSS2_RC rc = Tss2_Sys_NV_Read(*sys, *auth, index, &password, want, offset, &data, nullptr);
         if (rc != TSS2_RC_SUCCESS) {
-            return std::unexpected(esys_error(tpm.esys(), "TPM2_NV_Read(" + index_name(index) + ", offset " +
-                                                 std::to_string(offset) + ", " + std::to_string(want) + " bytes)",
-                                             rc));
+            return std::unexpected(tpm.error("TPM2_NV_Read(" + index_name(index) + ", offset " + std::to_string(offset) +
+                                                 ", " + std::to_string(want) + " bytes)", rc));
         }
-        if (data->size != want) {
+        if (data.size != want) {
             return fail(ErrorCode::Internal, "TPM2_NV_Read(" + index_name(index) + ") returned " +
-                                                 std::to_string(data->size) + " bytes at offset " +
+                                                 std::to_string(data.size) + " bytes at offset " +
                                                  std::to_string(offset) + ", asked " + std::to_string(want));
         }
-        out.insert(out.end(), data->buffer, data->buffer + data->size);
+        out.insert(out.end(), data.buffer, data.buffer + data.size);
     }
     return out;
 }
