@@ -42,21 +42,6 @@ Error forged(const std::string& detail) {
 }  // namespace
 
 
-Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm) {
-    TSS2_SYS_CONTEXT* sys = nullptr;
-    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS || sys == nullptr) {
-        return std::unexpected(tpm.error("reaching the SAPI context", rc));
-    }
-    return sys;
-}
-
-TSS2L_SYS_AUTH_COMMAND password_auth() {
-    TSS2L_SYS_AUTH_COMMAND auths{};
-    auths.count = 1;
-    auths.auths[0].sessionHandle = TPM2_RS_PW;
-    return auths;
-}
-
 Result<SysHandle> load_under_srk(TpmContext& tpm, const Srk& srk, const TPM2B_PRIVATE& priv, const TPM2B_PUBLIC& pub) {
     auto sys = sys_context(tpm);
     if (!sys) return std::unexpected(sys.error());

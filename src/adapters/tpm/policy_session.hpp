@@ -15,9 +15,6 @@
 
 namespace cvmunlock::tpm {
 
-// The SAPI context under the TPM's ESAPI context.
-Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm);
-
 // TPM2_Load under the SRK with its (empty) password. The TPM checks the
 // blob's integrity under the SRK: a blob that does not load is Tampered.
 Result<SysHandle> load_under_srk(TpmContext& tpm, const Srk& srk, const TPM2B_PRIVATE& priv, const TPM2B_PUBLIC& pub);
@@ -52,7 +49,5 @@ private:
     Bytes nonce_tpm_;
 };
 
-// The password authorization (TPM_RS_PW, empty) for one handle.
-TSS2L_SYS_AUTH_COMMAND password_auth();
 
 }  // namespace cvmunlock::tpm

@@ -51,10 +51,9 @@ bool is_handle_missing(TSS2_RC rc) {
 // `expected_name`, else as persistent_srk decides (another key of the SRK
 // template is returned, and refused by its name; any other key or none, nothing).
 Result<std::optional<Srk>> persistent_srk_named(TpmContext& tpm, const Bytes& expected_name) {
-    TSS2_SYS_CONTEXT* sys = nullptr;
-    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS) {
-        return std::unexpected(tpm.error("reaching the SAPI context", rc));
-    }
+    auto sys_or = sys_context(tpm);
+    if (!sys_or) return std::unexpected(sys_or.error());
+    TSS2_SYS_CONTEXT* sys = *sys_or;
     Srk srk;
     TPM2B_NAME tpm_name{};
     TPM2B_NAME qualified{};
@@ -136,13 +135,10 @@ TPM2B_PUBLIC srk_template() {
 namespace {
 // The transient SRK through SAPI, named by our hash of the public area the TPM returned.
 Result<Srk> create_transient_srk(TpmContext& tpm) {
-    TSS2_SYS_CONTEXT* sys = nullptr;
-    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS) {
-        return std::unexpected(tpm.error("reaching the SAPI context", rc));
-    }
-    TSS2L_SYS_AUTH_COMMAND owner{};
-    owner.count = 1;
-    owner.auths[0].sessionHandle = TPM2_RS_PW;
+    auto sys_or = sys_context(tpm);
+    if (!sys_or) return std::unexpected(sys_or.error());
+    TSS2_SYS_CONTEXT* sys = *sys_or;
+    const TSS2L_SYS_AUTH_COMMAND owner = password_auth();
     const TPM2B_SENSITIVE_CREATE sensitive{};
     const TPM2B_PUBLIC in_public = srk_template();
     const TPM2B_DATA outside{};

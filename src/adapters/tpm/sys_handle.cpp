@@ -11,4 +11,19 @@ void SysHandle::flush_now() noexcept {
     handle_ = 0;
 }
 
+Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm) {
+    TSS2_SYS_CONTEXT* sys = nullptr;
+    if (TSS2_RC rc = Esys_GetSysContext(tpm.esys(), &sys); rc != TSS2_RC_SUCCESS || sys == nullptr) {
+        return std::unexpected(tpm.error("reaching the SAPI context", rc));
+    }
+    return sys;
+}
+
+TSS2L_SYS_AUTH_COMMAND password_auth() {
+    TSS2L_SYS_AUTH_COMMAND auths{};
+    auths.count = 1;
+    auths.auths[0].sessionHandle = TPM2_RS_PW;
+    return auths;
+}
+
 }  // namespace cvmunlock::tpm

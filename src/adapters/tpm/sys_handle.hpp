@@ -6,6 +6,8 @@
 
 #include <utility>
 
+#include "tpm_context.hpp"
+
 namespace cvmunlock::tpm {
 
 // A TPM handle (loaded object or session) used through SAPI, flushed when it
@@ -35,5 +37,11 @@ private:
     TSS2_SYS_CONTEXT* sys_ = nullptr;
     TPM2_HANDLE handle_ = 0;
 };
+
+// The SAPI context under the TPM's ESAPI context.
+Result<TSS2_SYS_CONTEXT*> sys_context(TpmContext& tpm);
+
+// The password authorization (TPM_RS_PW, empty) for one handle.
+TSS2L_SYS_AUTH_COMMAND password_auth();
 
 }  // namespace cvmunlock::tpm
